@@ -1,0 +1,47 @@
+// x2APIC: the local APIC through MSRs 0x800-0x8FF (Intel SDM Vol. 3A 11.12). The ICR is one
+// 64-bit MSR (0x830) with a 32-bit destination; there is no delivery-status bit, so a send
+// never waits (11.12.9). The ESR is MSR 0x828, written with 0 before it is read (11.12.1.2).
+#pragma once
+
+#include <stdint.h>
+
+#include "../concepts/io.hpp"
+#include "../concepts/local_apic.hpp"
+#include "../hw/apic_regs.hpp"
+#include "../hw/icr.hpp"
+
+namespace smpboot {
+
+template <MsrPort Msr>
+class X2Apic {
+ public:
+  static constexpr ApicMode kMode = ApicMode::kX2Apic;
+
+  constexpr explicit X2Apic(Msr msr) noexcept : msr_(msr) {}
+
+  Status send(const IpiCommand& cmd) noexcept {
+    if (cmd.shorthand == Shorthand::kNone && !can_address(cmd.destination)) {
+      return Error::kDestinationTooWide;
+    }
+    msr_.write(x2apic_msr::kIcr, icr::encode_x2apic(cmd));
+    return {};
+  }
+  uint32_t read_esr() noexcept {
+    msr_.write(x2apic_msr::kEsr, 0);
+    return uint32_t(msr_.read(x2apic_msr::kEsr));
+  }
+  ApicId id() noexcept { return ApicId{uint32_t(msr_.read(x2apic_msr::kId))}; }
+  void eoi() noexcept { msr_.write(x2apic_msr::kEoi, 0); }
+  void software_enable(uint8_t spurious_vector) noexcept {
+    msr_.write(x2apic_msr::kSvr, kSvrSoftwareEnable | spurious_vector);
+  }
+  // 0xFFFFFFFF is the x2APIC broadcast destination (11.12.9).
+  bool can_address(ApicId id) const noexcept { return id.value != kBroadcastX2ApicId.value; }
+
+  Msr& msr() noexcept { return msr_; }
+
+ private:
+  Msr msr_;
+};
+
+}  // namespace smpboot

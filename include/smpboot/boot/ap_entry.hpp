@@ -1,0 +1,59 @@
+// The one C++ entry every wake path uses, on the woken CPU, already on its own stack (the
+// trampoline switched to record->stack_top; the NMI path for CPU0 does the same from CPU0's
+// record). It installs the CPU state the record names, then walks the state machine:
+// kicked -> alive -> online. A CPU whose record was already marked failed (it came too late)
+// parks instead: the BSP gave up on it and its report says so.
+#pragma once
+
+#include <stdint.h>
+
+#include "../core/types.hpp"
+#include "../percpu/cpu_record.hpp"
+
+namespace smpboot {
+
+// What a kernel provides to the AP entry. All static: the entry runs before any per-CPU
+// object exists except the record.
+template <class P>
+concept ApPlatform = requires(CpuRecord& r) {
+  // Load the record's GDT (and segments), GS base and IDT on this CPU.
+  { P::install_cpu_state(r) } noexcept -> SameAs<void>;
+  { P::now_us() } noexcept -> SameAs<uint64_t>;
+  // The kernel's per-CPU setup (APIC mode and enable, timers, ...); false = this CPU failed.
+  { P::cpu_setup(r) } noexcept -> SameAs<bool>;
+  // Tell whoever waits (e.g. an IPI to the BSP); then run the CPU's idle loop, never return.
+  { P::announce_online(r) } noexcept -> SameAs<void>;
+  { P::run(r) } noexcept -> SameAs<void>;
+  // Stop this CPU for good (cli; hlt loop) without touching shared state.
+  { P::park(r) } noexcept -> SameAs<void>;
+};
+
+template <ApPlatform P>
+[[noreturn]] void ap_entry(CpuRecord* self) noexcept {
+  P::install_cpu_state(*self);
+  const uint64_t alive_us = P::now_us();
+  if (!self->transition(CpuState::kKicked, CpuState::kAlive)) {
+    P::park(*self);
+    __builtin_unreachable();
+  }
+  self->alive_us = alive_us;
+  if (!P::cpu_setup(*self)) {
+    (void)self->transition(CpuState::kAlive, CpuState::kFailed);
+    P::announce_online(*self);
+    P::park(*self);
+    __builtin_unreachable();
+  }
+  self->online_us = P::now_us();
+  ++self->wake_count;
+  self->wake_pending.store(0, MemoryOrder::kRelease);
+  if (!self->transition(CpuState::kAlive, CpuState::kOnline)) {
+    P::park(*self);
+    __builtin_unreachable();
+  }
+  P::announce_online(*self);
+  P::run(*self);
+  P::park(*self);
+  __builtin_unreachable();
+}
+
+}  // namespace smpboot

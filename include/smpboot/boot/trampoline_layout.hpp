@@ -1,0 +1,68 @@
+// The contract between the nasm trampoline (asm/trampoline.asm) and C++: the parameter block
+// at a fixed offset in the trampoline page. This struct is the single definition; the build
+// exports its offsets (and CpuRecord's) to nasm with boot/asm_offsets.cpp, the trampoline
+// stores kTrampolineMagic and kBootLayoutVersion in its own copy, and the BSP refuses to wake
+// anyone (kLayoutMismatch) if the blob it was given disagrees.
+//
+// The AP only *reads* the page: the BSP relocates every absolute address (far pointers, GDT
+// base) when it installs the blob, so any number of APs can run the trampoline at once.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../concepts/apic_id_source.hpp"
+#include "../percpu/cpu_record.hpp"
+#include "../percpu/cpu_table.hpp"
+
+namespace smpboot {
+
+inline constexpr uint32_t kTrampolineMagic = 0x54504D53;  // "SMPT"
+inline constexpr uint32_t kBootLayoutVersion = 1;
+inline constexpr uint32_t kTrampolineParamsOffset = 8;    // after a 3-byte jmp, 8-aligned
+inline constexpr uint32_t kTrampolineMaxSize = 4096;      // one SIPI page
+
+enum TrampolineFlags : uint32_t {
+  kTrampolineX2Apic = 1u << 0,  // AP sets IA32_APIC_BASE.EXTD (INIT leaves it in xAPIC mode)
+  kTrampolineNxe = 1u << 1,     // set EFER.NXE (the kernel's page tables use XD bits)
+};
+
+// How the AP finds its APIC ID in asm. Only these two: the register (default, the truth
+// after firmware renumbering) and the CPUID chain 1FH > 0BH > 01H.
+enum class TrampolineIdSource : uint32_t { kApicRegister = 0, kCpuidChain = 1 };
+
+struct TrampolineParams {
+  uint32_t magic;           // set by nasm: kTrampolineMagic
+  uint32_t layout_version;  // set by nasm: kBootLayoutVersion
+  uint32_t blob_size;       // set by nasm
+  uint32_t page_phys;       // BSP: physical address of the installed copy
+  uint32_t cr3;             // BSP: kernel page-table root, below 4 GiB; must identity-map the page
+  uint32_t flags;           // BSP: TrampolineFlags
+  uint32_t id_source;       // BSP: TrampolineIdSource
+  uint32_t slot_bits;       // BSP: CpuTable::kSlotBits
+  uint64_t slots;           // BSP: CpuTable::slots() (kernel virtual address)
+  uint64_t records;         // BSP: CpuTable::records()
+  uint64_t record_size;     // BSP: sizeof(CpuRecord)
+  // Far pointers and GDTR base: nasm stores page-relative offsets, the BSP adds page_phys.
+  uint32_t pm32_offset;     // 32-bit protected-mode entry
+  uint16_t pm32_selector;
+  uint16_t reserved0;
+  uint32_t lm64_offset;     // 64-bit entry
+  uint16_t lm64_selector;
+  uint16_t gdt_limit;       // GDTR image: limit then base, contiguous
+  uint32_t gdt_offset;
+};
+
+static_assert(offsetof(TrampolineParams, magic) == 0);
+static_assert(offsetof(TrampolineParams, cr3) == 16);
+static_assert(offsetof(TrampolineParams, slots) == 32);
+static_assert(offsetof(TrampolineParams, pm32_offset) == 56);
+static_assert(offsetof(TrampolineParams, lm64_offset) == 64);
+static_assert(offsetof(TrampolineParams, gdt_limit) == 70);
+static_assert(offsetof(TrampolineParams, gdt_offset) == 72);
+// The bytes of the block as the blob holds them (sizeof adds C++ tail padding).
+inline constexpr uint32_t kTrampolineParamsBytes =
+    offsetof(TrampolineParams, gdt_offset) + sizeof(uint32_t);
+static_assert(kTrampolineParamsBytes == 76);
+
+}  // namespace smpboot

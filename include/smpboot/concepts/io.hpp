@@ -1,0 +1,49 @@
+// The I/O seam: the only ways smpboot touches hardware. Native versions live in arch/x86_64/,
+// recording fakes in testing/. Each requirement states its exact type and noexcept, so a
+// provider that drifts from the contract fails to compile where it is checked.
+#pragma once
+
+#include <stdint.h>
+
+#include "../core/types.hpp"
+#include "../hw/cpuid.hpp"
+
+namespace smpboot {
+
+// A window of 32-bit registers (e.g. the xAPIC page); offsets are bytes from the window base.
+// Every access is exactly one 32-bit load or store (SDM 11.4.1: APIC registers must be
+// accessed with aligned 32-bit operations).
+template <class T>
+concept MmioWindow = requires(T& m, uint32_t offset, uint32_t value) {
+  { m.read32(offset) } noexcept -> SameAs<uint32_t>;
+  { m.write32(offset, value) } noexcept -> SameAs<void>;
+};
+
+template <class T>
+concept MsrPort = requires(T& m, uint32_t msr, uint64_t value) {
+  { m.read(msr) } noexcept -> SameAs<uint64_t>;
+  { m.write(msr, value) } noexcept -> SameAs<void>;
+};
+
+template <class T>
+concept CpuidSource = requires(T& c, uint32_t leaf, uint32_t subleaf) {
+  { c.cpuid(leaf, subleaf) } noexcept -> SameAs<CpuidRegs>;
+};
+
+template <class T>
+concept PortIo = requires(T& p, uint16_t port, uint8_t v8, uint32_t v32) {
+  { p.in8(port) } noexcept -> SameAs<uint8_t>;
+  { p.out8(port, v8) } noexcept -> SameAs<void>;
+  { p.in32(port) } noexcept -> SameAs<uint32_t>;
+  { p.out32(port, v32) } noexcept -> SameAs<void>;
+};
+
+// The CPU's own time and waiting: a spin hint, a time stamp counter, and a sleep until the next
+// interrupt (what waiting CPUs must do under emulation, where spinning starves other vCPUs).
+template <class T>
+concept CpuControl = requires(T& c) {
+  { c.pause() } noexcept -> SameAs<void>;
+  { c.read_tsc() } noexcept -> SameAs<uint64_t>;
+};
+
+}  // namespace smpboot

@@ -1,0 +1,108 @@
+// Error codes and a tiny Result<T> (no exceptions in a kernel). Every failure the library can
+// meet has its own enumerator so callers and reports can say exactly what went wrong.
+#pragma once
+
+#include <stdint.h>
+
+#include "types.hpp"
+
+namespace smpboot {
+
+enum class Error : uint8_t {
+  kNone = 0,
+  // Local APIC
+  kIcrBusyTimeout,      // xAPIC ICR delivery-status bit stayed set past the deadline
+  kDeliveryError,       // ESR reported an error after an IPI (bits in the CPU record)
+  kX2ApicUnsupported,   // CPUID.01H:ECX[21] clear, or EXTD did not stick
+  kApicDisabled,        // IA32_APIC_BASE.EN clear and could not be set
+  kDestinationTooWide,  // xAPIC mode cannot address an APIC ID above 0xFE
+  kInvalidStartPage,    // SIPI start page not 4 KiB aligned below 1 MiB
+  kInitToBsp,           // INIT would send the firmware BSP back into the firmware
+  // IDs and the CPU table
+  kApicIdNotInTable,
+  kDuplicateApicId,
+  kTableFull,
+  kBadCpuIndex,
+  kIllegalTransition,
+  kLeafUnavailable,     // the requested CPUID leaf is not implemented / reports nothing
+  // Bringup
+  kApNeverAlive,
+  kApNeverOnline,
+  kLayoutMismatch,      // trampoline blob magic/version/size does not match the C++ layout
+  kBroadcastUnsafe,     // all-excluding-self could hit CPUs we do not manage
+  // MADT
+  kMadtTooShort,        // smaller than the 44-byte MADT header
+  kMadtBadSignature,
+  kMadtLengthPastBuffer,  // header Length larger than the bytes we were given
+  kMadtBadChecksum,
+  kMadtSubtableTooShort,  // subtable length < 2 (would loop forever) or < its type's size
+  kMadtSubtablePastEnd,   // subtable runs past the table's end
+};
+
+constexpr const char* error_name(Error e) noexcept {
+  switch (e) {
+    case Error::kNone: return "none";
+    case Error::kIcrBusyTimeout: return "icr_busy_timeout";
+    case Error::kDeliveryError: return "delivery_error";
+    case Error::kX2ApicUnsupported: return "x2apic_unsupported";
+    case Error::kApicDisabled: return "apic_disabled";
+    case Error::kDestinationTooWide: return "destination_too_wide";
+    case Error::kInvalidStartPage: return "invalid_start_page";
+    case Error::kInitToBsp: return "init_to_bsp";
+    case Error::kApicIdNotInTable: return "apic_id_not_in_table";
+    case Error::kDuplicateApicId: return "duplicate_apic_id";
+    case Error::kTableFull: return "table_full";
+    case Error::kBadCpuIndex: return "bad_cpu_index";
+    case Error::kIllegalTransition: return "illegal_transition";
+    case Error::kLeafUnavailable: return "leaf_unavailable";
+    case Error::kApNeverAlive: return "ap_never_alive";
+    case Error::kApNeverOnline: return "ap_never_online";
+    case Error::kLayoutMismatch: return "layout_mismatch";
+    case Error::kBroadcastUnsafe: return "broadcast_unsafe";
+    case Error::kMadtTooShort: return "madt_too_short";
+    case Error::kMadtBadSignature: return "madt_bad_signature";
+    case Error::kMadtLengthPastBuffer: return "madt_length_past_buffer";
+    case Error::kMadtBadChecksum: return "madt_bad_checksum";
+    case Error::kMadtSubtableTooShort: return "madt_subtable_too_short";
+    case Error::kMadtSubtablePastEnd: return "madt_subtable_past_end";
+  }
+  return "unknown";
+}
+
+// Either a T or an Error. T must be default-constructible and trivially copyable in practice.
+template <class T>
+class [[nodiscard]] Result {
+ public:
+  constexpr Result(T value) noexcept : value_(value), error_(Error::kNone) {}
+  constexpr Result(Error error) noexcept : value_{}, error_(error) {}
+
+  constexpr bool ok() const noexcept { return error_ == Error::kNone; }
+  constexpr explicit operator bool() const noexcept { return ok(); }
+  constexpr Error error() const noexcept { return error_; }
+  constexpr const T& value() const noexcept { return value_; }
+  constexpr T& value() noexcept { return value_; }
+  constexpr const T& operator*() const noexcept { return value_; }
+  constexpr const T* operator->() const noexcept { return &value_; }
+  constexpr T value_or(T fallback) const noexcept { return ok() ? value_ : fallback; }
+
+ private:
+  T value_;
+  Error error_;
+};
+
+template <>
+class [[nodiscard]] Result<void> {
+ public:
+  constexpr Result() noexcept : error_(Error::kNone) {}
+  constexpr Result(Error error) noexcept : error_(error) {}
+  constexpr bool ok() const noexcept { return error_ == Error::kNone; }
+  constexpr explicit operator bool() const noexcept { return ok(); }
+  constexpr Error error() const noexcept { return error_; }
+
+ private:
+  Error error_;
+};
+
+using Status = Result<void>;
+
+}  // namespace smpboot

@@ -1,0 +1,58 @@
+// Turning MADT entries into the set of CPUs to manage, with the oddities real firmware has
+// (seen in the corpus in tests/data/madt): type-0 placeholders with APIC ID 0xFF, the same
+// APIC ID repeated among disabled entries, and one CPU listed both as type 0 and type 9.
+// Policy (documented in docs/architecture.md): enabled entries become CPUs, first occurrence
+// of an APIC ID wins; disabled and online-capable entries are counted, not started; the BSP
+// is always CPU index 0 even when the MADT lists it elsewhere.
+#pragma once
+
+#include "../core/result.hpp"
+#include "../core/types.hpp"
+#include "../percpu/cpu_table.hpp"
+#include "madt.hpp"
+
+namespace smpboot {
+
+struct MadtCpuCensus {
+  uint32_t enabled = 0;          // distinct enabled APIC IDs (the BSP included)
+  uint32_t added = 0;            // records created (may be fewer: max_cpus, table full)
+  uint32_t online_capable = 0;   // disabled now, may be hot-added later (ACPI 6.3+)
+  uint32_t disabled = 0;         // neither enabled nor online capable
+  uint32_t placeholders = 0;     // type-0 APIC ID 0xFF
+  uint32_t duplicates = 0;       // an APIC ID seen again (incl. type 0 + type 9 twins)
+  uint32_t not_added = 0;        // enabled but left out (max_cpus or capacity)
+  bool bsp_in_madt = false;
+  Error walk_error = Error::kNone;  // the MADT ended in a malformed subtable
+};
+
+// Adds the BSP first, then every other enabled CPU in table order, up to `max_cpus` in total.
+template <uint32_t Capacity>
+MadtCpuCensus add_cpus_from_madt(CpuTable<Capacity>& table, const Madt& madt, ApicId bsp,
+                                 uint32_t max_cpus = Capacity) noexcept {
+  MadtCpuCensus census;
+  if (max_cpus == 0) max_cpus = 1;  // the BSP always runs
+  if (!table.find(bsp) && table.add(bsp)) ++census.added;
+  // A second pass over the entries seen so far finds duplicates without any extra storage.
+  const Status walk = madt.for_each_cpu([&](const MadtCpuEntry& e) {
+    if (e.placeholder()) { ++census.placeholders; return; }
+    if (!e.enabled()) {
+      if (e.online_capable()) ++census.online_capable; else ++census.disabled;
+      return;
+    }
+    bool seen_before = false;
+    (void)madt.for_each_cpu([&](const MadtCpuEntry& earlier) {
+      if (earlier.index < e.index && earlier.enabled() && !earlier.placeholder() &&
+          earlier.apic_id == e.apic_id) seen_before = true;
+    });
+    if (seen_before) { ++census.duplicates; return; }
+    ++census.enabled;
+    if (e.apic_id == bsp) { census.bsp_in_madt = true; return; }
+    if (table.size() >= max_cpus) { ++census.not_added; return; }
+    if (table.add(e.apic_id)) ++census.added; else ++census.not_added;
+  });
+  census.walk_error = walk.error();
+  if (!census.bsp_in_madt) ++census.enabled;
+  return census;
+}
+
+}  // namespace smpboot

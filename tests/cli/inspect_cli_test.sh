@@ -1,0 +1,41 @@
+#!/bin/bash
+# smpboot-inspect as a user runs it: help, exit codes, one-line errors, and exact TSV output.
+#   inspect_cli_test.sh PATH_TO_INSPECT TEST_DATA_DIR
+set -euo pipefail
+inspect=$1 data=$2
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+"$inspect" --help | grep -q 'smpboot-inspect madt FILE' || fail "--help lacks usage"
+set +e
+"$inspect" >/dev/null 2>&1; [ $? -eq 2 ] || fail "no arguments must exit 2"
+"$inspect" madt "$tmp/missing" 2>"$tmp/err"; [ $? -eq 2 ] || fail "missing file must exit 2"
+set -e
+[ "$(wc -l <"$tmp/err")" -eq 1 ] || fail "missing file: expected one error line"
+
+madt=$(ls "$data"/madt/*.apic.dat | head -1)
+"$inspect" madt "$madt" >"$tmp/out"
+cmp "$tmp/out" "${madt%.apic.dat}.expected.tsv" || fail "madt output differs from expected"
+
+# A truncated copy: rows before the cut, one error line, exit 1.
+head -c 60 "$madt" >"$tmp/cut.dat"
+set +e; "$inspect" madt "$tmp/cut.dat" >"$tmp/out" 2>"$tmp/err"; rc=$?; set -e
+[ $rc -eq 1 ] || fail "truncated MADT must exit 1 (got $rc)"
+[ "$(wc -l <"$tmp/err")" -eq 1 ] || fail "truncated MADT: expected exactly one error line"
+grep -q '^index	offset' "$tmp/out" || fail "truncated MADT: header row missing"
+
+# Not a MADT at all.
+printf 'FACP%060d' 0 >"$tmp/facp.dat"
+set +e; "$inspect" madt "$tmp/facp.dat" >/dev/null 2>"$tmp/err"; rc=$?; set -e
+[ $rc -eq 1 ] && grep -q madt_bad_signature "$tmp/err" || fail "wrong signature not reported"
+
+cpuid=$(ls "$data"/cpuid/*.cpuid.txt | head -1)
+"$inspect" cpuid "$cpuid" >"$tmp/out"
+head -1 "$tmp/out" | grep -q '^cpu	apic_id_01	' || fail "cpuid header"
+[ "$(($(wc -l <"$tmp/out") - 1))" -eq "$(($(wc -l <"${cpuid%.cpuid.txt}.expected.tsv") - 1))" ] ||
+  fail "cpuid: one row per logical CPU expected"
+
+printf 'cpu 0\n00000001 00 zz 0 0 0\n' >"$tmp/bad.txt"
+set +e; "$inspect" cpuid "$tmp/bad.txt" >/dev/null 2>"$tmp/err"; rc=$?; set -e
+[ $rc -eq 1 ] && grep -q ':2: ' "$tmp/err" || fail "bad cpuid line must name line 2"
+echo "inspect CLI OK"
