@@ -38,6 +38,24 @@ class X2Apic {
   // 0xFFFFFFFF is the x2APIC broadcast destination (11.12.9).
   bool can_address(ApicId id) const noexcept { return id.value != kBroadcastX2ApicId.value; }
 
+  // Local APIC timer (SDM 11.5.4): periodic interrupts at `vector` every `initial_count`
+  // bus clocks / 16. Used by waiting CPUs as a backstop wake-up while they sleep in hlt.
+  void start_periodic_timer(uint8_t vector, uint32_t initial_count) noexcept {
+    msr_.write(x2apic_msr::kTimerDivide, lvt_timer::kDivideBy16);
+    msr_.write(x2apic_msr::kLvtTimer, lvt_timer::kPeriodic | vector);
+    msr_.write(x2apic_msr::kTimerInitialCount, initial_count);
+  }
+  void start_one_shot_timer(uint8_t vector, uint32_t initial_count) noexcept {
+    msr_.write(x2apic_msr::kTimerDivide, lvt_timer::kDivideBy16);
+    msr_.write(x2apic_msr::kLvtTimer, vector);
+    msr_.write(x2apic_msr::kTimerInitialCount, initial_count);
+  }
+  void stop_timer() noexcept {
+    msr_.write(x2apic_msr::kLvtTimer, lvt_timer::kMasked);
+    msr_.write(x2apic_msr::kTimerInitialCount, 0);
+  }
+  uint32_t timer_current_count() noexcept { return uint32_t(msr_.read(x2apic_msr::kTimerCurrentCount)); }
+
   Msr& msr() noexcept { return msr_; }
 
  private:

@@ -52,6 +52,24 @@ class XApic {
   // 8-bit physical destinations; 0xFF is the broadcast address, not a CPU.
   bool can_address(ApicId id) const noexcept { return id.value < 0xFF; }
 
+  // Local APIC timer (SDM 11.5.4): periodic interrupts at `vector` every `initial_count`
+  // bus clocks / 16. Used by waiting CPUs as a backstop wake-up while they sleep in hlt.
+  void start_periodic_timer(uint8_t vector, uint32_t initial_count) noexcept {
+    mmio_.write32(xapic_reg::kTimerDivide, lvt_timer::kDivideBy16);
+    mmio_.write32(xapic_reg::kLvtTimer, lvt_timer::kPeriodic | vector);
+    mmio_.write32(xapic_reg::kTimerInitialCount, initial_count);
+  }
+  void start_one_shot_timer(uint8_t vector, uint32_t initial_count) noexcept {
+    mmio_.write32(xapic_reg::kTimerDivide, lvt_timer::kDivideBy16);
+    mmio_.write32(xapic_reg::kLvtTimer, vector);
+    mmio_.write32(xapic_reg::kTimerInitialCount, initial_count);
+  }
+  void stop_timer() noexcept {
+    mmio_.write32(xapic_reg::kLvtTimer, lvt_timer::kMasked);
+    mmio_.write32(xapic_reg::kTimerInitialCount, 0);
+  }
+  uint32_t timer_current_count() noexcept { return mmio_.read32(xapic_reg::kTimerCurrentCount); }
+
   Mmio& mmio() noexcept { return mmio_; }
 
  private:

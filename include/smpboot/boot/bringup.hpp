@@ -48,6 +48,7 @@ struct BringupReport {
   uint64_t start_us = 0;  // just before the first wake
   uint64_t end_us = 0;    // when the last AP came online (or the wait ended)
   Error error = Error::kNone;  // why the bringup did not run at all (e.g. kBroadcastUnsafe)
+  uint32_t esr = 0;            // ESR after the parallel or broadcast sequence (0 = clean)
 };
 
 // Broadcast INIT/SIPI is only safe when it can hit no CPU outside the table: every enabled
@@ -110,6 +111,42 @@ void wait_for_one(CpuRecord& r, Clk& clock, W& waiter, uint64_t timeout_us) noex
 
 }  // namespace detail
 
+// Parallel wake, in phases so the delays are paid once for all APs, not once per AP: INIT to
+// every AP, the INIT delay, STARTUP to every AP still waiting, the STARTUP delay, and again.
+// An AP that already reached its entry (wake_pending cleared) gets no second STARTUP.
+template <uint32_t N, LocalApic Apic, Clock Clk, class Wakeable>
+void wake_phased(CpuTable<N>& table, Apic& apic, Clk& clock, StartPage page,
+                 const WakeDelays& delays, Wakeable&& wakeable, BringupReport& report) noexcept {
+  auto fail = [](CpuRecord& r, Error why) {
+    r.fail(why);
+    (void)r.transition(CpuState::kKicked, CpuState::kFailed);
+  };
+  (void)apic.read_esr();
+  for (auto& r : table) {
+    if (!wakeable(r)) continue;
+    if (!apic.can_address(r.apic())) {
+      (void)r.transition(r.load_state(), CpuState::kKicked);
+      fail(r, Error::kDestinationTooWide);
+      continue;
+    }
+    r.wake_pending.store(1, MemoryOrder::kRelaxed);
+    if (!r.transition(r.load_state(), CpuState::kKicked)) continue;
+    r.kick_us = clock.now_us();
+    Status s = apic.send(IpiCommand::init_assert(r.apic()));
+    if (s && delays.init_deassert) s = apic.send(IpiCommand::init_deassert(r.apic()));
+    if (!s) fail(r, s.error());
+  }
+  if (delays.after_init_us) clock.delay_us(delays.after_init_us);
+  for (int round = 0; round < 2; ++round) {
+    for (auto& r : table) {
+      if (r.load_state() != CpuState::kKicked || !r.wake_pending.load(MemoryOrder::kAcquire)) continue;
+      if (Status s = apic.send(IpiCommand::startup(r.apic(), page)); !s) fail(r, s.error());
+    }
+    if (delays.after_sipi_us) clock.delay_us(delays.after_sipi_us);
+  }
+  report.esr = apic.read_esr();
+}
+
 // Steps 4 and 5. Record 0 must be the BSP, already online. Only offline or failed records
 // are woken, so calling this again retries the failed ones.
 template <uint32_t N, LocalApic Apic, Clock Clk, Waiter W>
@@ -135,9 +172,7 @@ BringupReport bring_up_aps(CpuTable<N>& table, Apic& apic, Clk& clock, W& waiter
         }
         break;
       case BringupMode::kParallel:
-        for (auto& r : table) {
-          if (wakeable(r)) (void)wake_ap_init_sipi(apic, clock, r, page, options.delays);
-        }
+        wake_phased(table, apic, clock, page, options.delays, wakeable, report);
         detail::wait_for_all(table, clock, waiter, options.timeout_us);
         break;
       case BringupMode::kBroadcast: {
@@ -147,7 +182,7 @@ BringupReport bring_up_aps(CpuTable<N>& table, Apic& apic, Clk& clock, W& waiter
           r.wake_pending.store(1, MemoryOrder::kRelaxed);
           if (r.transition(r.load_state(), CpuState::kKicked)) r.kick_us = now;
         }
-        uint32_t esr = 0;
+        uint32_t& esr = report.esr;
         const Status sent = send_init_startup_startup(apic, clock, nullptr, page, options.delays, &esr);
         if (!sent) {
           for (auto& r : table) {

@@ -53,6 +53,10 @@ inline constexpr uint32_t kSvr = 0x0F0;      // spurious vector; bit 8 = APIC so
 inline constexpr uint32_t kEsr = 0x280;
 inline constexpr uint32_t kIcrLow = 0x300;
 inline constexpr uint32_t kIcrHigh = 0x310;
+inline constexpr uint32_t kLvtTimer = 0x320;
+inline constexpr uint32_t kTimerInitialCount = 0x380;
+inline constexpr uint32_t kTimerCurrentCount = 0x390;
+inline constexpr uint32_t kTimerDivide = 0x3E0;
 }  // namespace xapic_reg
 
 namespace x2apic_msr {
@@ -63,13 +67,27 @@ inline constexpr uint32_t kEoi = 0x80B;
 inline constexpr uint32_t kSvr = 0x80F;
 inline constexpr uint32_t kEsr = 0x828;
 inline constexpr uint32_t kIcr = 0x830;  // one 64-bit write sends the IPI
+inline constexpr uint32_t kLvtTimer = 0x832;
+inline constexpr uint32_t kTimerInitialCount = 0x838;
+inline constexpr uint32_t kTimerCurrentCount = 0x839;
+inline constexpr uint32_t kTimerDivide = 0x83E;
 }  // namespace x2apic_msr
 
 static_assert(x2apic_msr::kEsr == 0x800 + (xapic_reg::kEsr >> 4));
 static_assert(x2apic_msr::kIcr == 0x800 + (xapic_reg::kIcrLow >> 4));
 static_assert(x2apic_msr::kSvr == 0x800 + (xapic_reg::kSvr >> 4));
 
+static_assert(x2apic_msr::kLvtTimer == 0x800 + (xapic_reg::kLvtTimer >> 4));
+static_assert(x2apic_msr::kTimerDivide == 0x800 + (xapic_reg::kTimerDivide >> 4));
+
 inline constexpr uint32_t kSvrSoftwareEnable = 1u << 8;
+
+// LVT timer (SDM 11.5.4 "APIC Timer"): bits 18:17 mode (01b periodic), bit 16 mask.
+namespace lvt_timer {
+inline constexpr uint32_t kPeriodic = 1u << 17;
+inline constexpr uint32_t kMasked = 1u << 16;
+inline constexpr uint32_t kDivideBy16 = 0b0011;  // divide configuration register encoding
+}  // namespace lvt_timer
 
 // ESR bits (SDM 11.5.3 "Error Handling"): which send/receive error the last IPI hit.
 namespace esr {

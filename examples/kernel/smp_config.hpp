@@ -1,0 +1,90 @@
+// The example kernel's command-line parameters (docs/example-kernel.md lists them all):
+//   smp.mode=serial|parallel|broadcast   smp.delays=spec|modern|auto   smp.maxcpus=N
+//   smp.apic=auto|xapic|x2apic           smp.id=apic|cpuid             smp.timeout_ms=N
+// Unknown values fall back to the default and are reported on the console.
+#pragma once
+
+#include <smpboot/arch/x86_64/native.hpp>
+#include <smpboot/boot/bringup.hpp>
+#include <smpboot/boot/trampoline_layout.hpp>
+#include <smpboot/wake/delays.hpp>
+
+#include "platform/platform.hpp"
+
+struct SmpConfig {
+  enum class Apic : uint8_t { kAuto, kXApic, kX2Apic };
+
+  smpboot::BringupMode mode = smpboot::BringupMode::kParallel;
+  smpboot::DelayPolicy delays = smpboot::DelayPolicy::kAuto;
+  Apic apic = Apic::kAuto;
+  smpboot::TrampolineIdSource id_source = smpboot::TrampolineIdSource::kApicRegister;
+  uint32_t max_cpus = 0xFFFF'FFFFu;
+  uint64_t timeout_us = 2'000'000;
+
+  static bool equals(const char* a, const char* b) {
+    while (*a && *a == *b) ++a, ++b;
+    return *a == *b;
+  }
+  static bool parse_u32(const char* s, uint32_t& out) {
+    if (!*s) return false;
+    uint64_t v = 0;
+    for (; *s; ++s) {
+      if (*s < '0' || *s > '9') return false;
+      v = v * 10 + uint64_t(*s - '0');
+      if (v > 0xFFFF'FFFFu) return false;
+    }
+    out = uint32_t(v);
+    return true;
+  }
+  static void bad(const char* key, const char* value) {
+    platform::kprintf("SMPBOOT NOTE ignoring %s=%s (see docs/example-kernel.md)\n", key, value);
+  }
+
+  void parse() {
+    char v[32];
+    if (platform::cmdline_get("smp.mode", v, sizeof v)) {
+      if (equals(v, "serial")) mode = smpboot::BringupMode::kSerial;
+      else if (equals(v, "parallel")) mode = smpboot::BringupMode::kParallel;
+      else if (equals(v, "broadcast")) mode = smpboot::BringupMode::kBroadcast;
+      else bad("smp.mode", v);
+    }
+    if (platform::cmdline_get("smp.delays", v, sizeof v)) {
+      if (equals(v, "spec")) delays = smpboot::DelayPolicy::kSpec;
+      else if (equals(v, "modern")) delays = smpboot::DelayPolicy::kModern;
+      else if (equals(v, "auto")) delays = smpboot::DelayPolicy::kAuto;
+      else bad("smp.delays", v);
+    }
+    if (platform::cmdline_get("smp.apic", v, sizeof v)) {
+      if (equals(v, "auto")) apic = Apic::kAuto;
+      else if (equals(v, "xapic")) apic = Apic::kXApic;
+      else if (equals(v, "x2apic")) apic = Apic::kX2Apic;
+      else bad("smp.apic", v);
+    }
+    if (platform::cmdline_get("smp.id", v, sizeof v)) {
+      if (equals(v, "apic")) id_source = smpboot::TrampolineIdSource::kApicRegister;
+      else if (equals(v, "cpuid")) id_source = smpboot::TrampolineIdSource::kCpuidChain;
+      else bad("smp.id", v);
+    }
+    uint32_t n;
+    if (platform::cmdline_get("smp.maxcpus", v, sizeof v)) {
+      if (parse_u32(v, n)) max_cpus = n; else bad("smp.maxcpus", v);
+    }
+    if (platform::cmdline_get("smp.timeout_ms", v, sizeof v)) {
+      if (parse_u32(v, n) && n > 0) timeout_us = uint64_t(n) * 1000; else bad("smp.timeout_ms", v);
+    }
+  }
+
+  smpboot::WakeDelays resolve_delays() const {
+    if (delays == smpboot::DelayPolicy::kSpec) return smpboot::kSpecDelays;
+    if (delays == smpboot::DelayPolicy::kModern) return smpboot::kModernDelays;
+    smpboot::x86_64::NativeCpuid cpuid;
+    return smpboot::auto_delays(cpuid);
+  }
+  const char* delays_name() const {
+    return delays == smpboot::DelayPolicy::kSpec ? "spec"
+           : delays == smpboot::DelayPolicy::kModern ? "modern" : "auto";
+  }
+  const char* id_source_name() const {
+    return id_source == smpboot::TrampolineIdSource::kCpuidChain ? "cpuid" : "apic";
+  }
+};

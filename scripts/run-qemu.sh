@@ -1,0 +1,73 @@
+#!/bin/bash
+# Boots a Multiboot kernel in QEMU (TCG), shows its COM1 output and exits with the kernel's
+# exit code (the byte it wrote to isa-debug-exit at port 0xF4).
+#
+# Usage: scripts/run-qemu.sh KERNEL [--smp N|SPEC] [--cpu MODEL] [--machine pc|q35]
+#          [--mem MB] [--timeout SEC] [--append "args"] [--log FILE] [-- extra qemu args]
+#   --smp      N or a full -smp spec ("6,sockets=2,cores=3")        default 4
+#   --cpu      -cpu model                                           default qemu64
+#   --machine  pc | q35                                             default pc
+#   --mem      guest RAM in MiB (the kernel image ends near 17 MiB)  default 32
+#   --timeout  seconds before the run is killed                     default 120
+#   --append   kernel command line after the kernel path (QEMU passes "KERNEL args")
+#   --log      also write the serial output to FILE
+# Exit status: the kernel's code (QEMU status s -> (s-1)/2), or
+#   124 timeout, 125 triple fault / plain shutdown (QEMU status 0),
+#   126 QEMU refused to start (status 1 with no serial output; its message is on stderr).
+set -euo pipefail
+
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+
+[ $# -ge 1 ] || usage
+case "$1" in -h|--help) usage ;; esac
+kernel=$1
+shift
+smp=4 cpu=qemu64 machine=pc mem=32 timeout_s=120 append="" log=""
+extra=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --smp) smp=$2; shift 2 ;;
+    --cpu) cpu=$2; shift 2 ;;
+    --machine) machine=$2; shift 2 ;;
+    --mem) mem=$2; shift 2 ;;
+    --timeout) timeout_s=$2; shift 2 ;;
+    --append) append=$2; shift 2 ;;
+    --log) log=$2; shift 2 ;;
+    --) shift; extra=("$@"); break ;;
+    -h|--help) usage ;;
+    *) echo "run-qemu: unknown option $1" >&2; usage ;;
+  esac
+done
+[ -f "$kernel" ] || { echo "run-qemu: no kernel at $kernel" >&2; exit 2; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/run-qemu.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+serial=$tmp/serial.log
+
+# COM1 goes to QEMU's stdout, which tee copies to the terminal and the log as it arrives, so
+# a long or hung run shows progress. stdin is /dev/null: no monitor, no terminal raw mode.
+set +e
+timeout --kill-after=10 "$timeout_s" \
+  qemu-system-x86_64 -machine "$machine" -accel tcg -cpu "$cpu" -smp "$smp" -m "$mem" \
+    -nodefaults -display none -no-reboot -monitor none -serial stdio \
+    -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+    -kernel "$kernel" -append "$append" \
+    "${extra[@]}" </dev/null | tee "$serial"
+status=${PIPESTATUS[0]}
+set -e
+[ -n "$log" ] && cp "$serial" "$log"
+
+if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+  echo "run-qemu: timed out after ${timeout_s}s" >&2
+  exit 124
+elif [ "$status" -eq 0 ]; then
+  echo "run-qemu: QEMU exited with status 0 (triple fault or shutdown without isa-debug-exit)" >&2
+  exit 125
+elif [ "$status" -eq 1 ] && [ ! -s "$serial" ]; then
+  echo "run-qemu: QEMU failed to start (status 1, no serial output)" >&2
+  exit 126
+elif [ $((status % 2)) -eq 1 ]; then
+  exit $(((status - 1) / 2))
+fi
+echo "run-qemu: unexpected QEMU status $status" >&2
+exit "$status"

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Checks an example-kernel serial log: the SMPBOOT RESULT line and every SMPBOOT CPU line.
+
+usage: check_report.py LOG [--cpus N] [--status ok|fail] [--mode M] [--apic A] [--id S]
+                           [--delays D] [--apic-ids 0,1,2] [--note TEXT]
+Exit status 0 when every expectation holds; otherwise prints what differs.
+"""
+import argparse
+import re
+import sys
+
+CPU_RE = re.compile(r"^SMPBOOT CPU idx=(\d+) apic=(\d+) state=(\w+) kick_us=(\d+|-) "
+                    r"alive_us=(\d+|-) online_us=(\d+|-)\s*$")
+RESULT_RE = re.compile(r"^SMPBOOT RESULT status=(ok|fail) cpus=(\d+) online=(\d+) failed=(\d+) "
+                       r"mode=(\w+) apic=(\w+) id=(\w+) delays=(\w+) bringup_us=(\d+)\s*$")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("log")
+    ap.add_argument("--cpus", type=int)
+    ap.add_argument("--status", default="ok")
+    ap.add_argument("--mode")
+    ap.add_argument("--apic")
+    ap.add_argument("--id")
+    ap.add_argument("--delays")
+    ap.add_argument("--apic-ids")
+    ap.add_argument("--note", action="append", default=[])
+    a = ap.parse_args()
+    text = open(a.log, errors="replace").read()
+    lines = [l.rstrip("\r") for l in text.splitlines()]
+    errors = []
+    results = [RESULT_RE.match(l) for l in lines if l.startswith("SMPBOOT RESULT")]
+    if len(results) != 1 or results[0] is None:
+        errors.append(f"expected exactly one well-formed RESULT line, got {len(results)}")
+    cpus = []
+    for l in lines:
+        if l.startswith("SMPBOOT CPU"):
+            m = CPU_RE.match(l)
+            if not m:
+                errors.append(f"malformed CPU line: {l!r}")
+            else:
+                cpus.append(m)
+    if results and results[0]:
+        r = results[0]
+        status, n, online, failed = r.group(1), int(r.group(2)), int(r.group(3)), int(r.group(4))
+        want = {"status": (status, a.status), "mode": (r.group(5), a.mode), "apic": (r.group(6), a.apic),
+                "id": (r.group(7), a.id), "delays": (r.group(8), a.delays)}
+        for k, (got, exp) in want.items():
+            if exp is not None and got != exp:
+                errors.append(f"{k}={got}, expected {exp}")
+        if a.cpus is not None and n != a.cpus:
+            errors.append(f"cpus={n}, expected {a.cpus}")
+        if len(cpus) != n and a.status == "ok":
+            errors.append(f"{len(cpus)} CPU lines for cpus={n}")
+        if a.status == "ok":
+            if online != n or failed != 0:
+                errors.append(f"online={online} failed={failed} with cpus={n}")
+        states = [m.group(3) for m in cpus]
+        if online != states.count("online"):
+            errors.append(f"online={online} but {states.count('online')} CPU lines say online")
+        if failed != states.count("failed"):
+            errors.append(f"failed={failed} but {states.count('failed')} CPU lines say failed")
+    idx = [int(m.group(1)) for m in cpus]
+    if idx != list(range(len(cpus))):
+        errors.append(f"CPU indexes not 0..n-1 in order: {idx}")
+    ids = [int(m.group(2)) for m in cpus]
+    if len(set(ids)) != len(ids):
+        errors.append(f"duplicate APIC IDs: {ids}")
+    if a.apic_ids is not None:
+        exp = sorted(int(x) for x in a.apic_ids.split(","))
+        if sorted(ids) != exp:
+            errors.append(f"APIC IDs {sorted(ids)}, expected {exp}")
+    for m in cpus:
+        if m.group(3) == "online":
+            k, al, on = m.group(4), m.group(5), m.group(6)
+            if "-" in (k, al, on) or not int(k) <= int(al) <= int(on):
+                errors.append(f"cpu {m.group(1)}: times not kick <= alive <= online: {k} {al} {on}")
+    for note in a.note:
+        if note not in text:
+            errors.append(f"expected text not in log: {note!r}")
+    if re.search(r"EXCEPTION|#GP|#PF|#UD|#DF", text):
+        errors.append("the log reports an exception")
+    for e in errors:
+        print("check_report:", e)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
