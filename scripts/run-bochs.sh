@@ -12,7 +12,7 @@
 #                                                                  default x2apic-generic
 #   --mem      guest RAM in MiB                                    default 32
 #   --timeout  seconds before the run is killed                    default 300
-#   --append   kernel command line (GRUB passes "/boot/kernel args")
+#   --append   kernel command line (GRUB 2.06 here hands the kernel just these args)
 #   --log      also write the serial output to FILE
 #   --keep     keep the work directory (ISO, bochsrc, bochs.log) and print its path
 # Exit status: the kernel's code, or 124 timeout, 125 no write to port 0xF4 (triple fault,
@@ -41,22 +41,29 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -f "$kernel" ] || { echo "run-bochs: no kernel at $kernel" >&2; exit 2; }
+case "$log" in ""|/*) ;; *) log=$PWD/$log ;; esac  # the run itself happens in the work dir
 
 if [ -z "$count" ]; then
-  [[ "$cpus" =~ ^[0-9]+$ ]] && [ "$cpus" -ge 1 ] && [ "$cpus" -le 15 ] ||
-    { echo "run-bochs: --cpus must be 1..15" >&2; exit 2; }
+  if ! [[ "$cpus" =~ ^[0-9]+$ ]] || [ "$cpus" -lt 1 ] || [ "$cpus" -gt 15 ]; then
+    echo "run-bochs: --cpus must be 1..15" >&2
+    exit 2
+  fi
   for p in 1 2 3 4 5; do
     if [ $((cpus % p)) -eq 0 ] && [ $((cpus / p)) -le 8 ]; then count=$p:$((cpus / p)):1; break; fi
   done
-  [ -n "$count" ] || { echo "run-bochs: $cpus CPUs cannot be split into <= 8 cores per processor; use --count" >&2; exit 2; }
+  if [ -z "$count" ]; then
+    echo "run-bochs: $cpus CPUs do not split into <= 8 cores per processor; use --count" >&2
+    exit 2
+  fi
 fi
 
+cpu_common="count=$count, ips=50000000, quantum=16, reset_on_triple_fault=0"
 case "$model" in
-  x2apic-generic) cpu_lines="cpu: model=bx_generic, count=$count, ips=50000000, quantum=16, reset_on_triple_fault=0
+  x2apic-generic) cpu_lines="cpu: model=bx_generic, $cpu_common
 cpuid: level=6, apic=x2apic, x86_64=1" ;;
-  xapic-generic) cpu_lines="cpu: model=bx_generic, count=$count, ips=50000000, quantum=16, reset_on_triple_fault=0
+  xapic-generic) cpu_lines="cpu: model=bx_generic, $cpu_common
 cpuid: level=6, apic=xapic, x86_64=1" ;;
-  *) cpu_lines="cpu: model=$model, count=$count, ips=50000000, quantum=16, reset_on_triple_fault=0" ;;
+  *) cpu_lines="cpu: model=$model, $cpu_common" ;;
 esac
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/run-bochs.XXXXXX")
@@ -69,7 +76,10 @@ fi
 # GRUB's command parser treats $ ; quotes and braces specially: pass every word single-quoted.
 grub_args=""
 for word in $append; do
-  case "$word" in *"'"*) echo "run-bochs: a single quote cannot be passed through grub.cfg" >&2; exit 2 ;; esac
+  if [[ "$word" == *"'"* ]]; then
+    echo "run-bochs: a single quote cannot be passed through grub.cfg" >&2
+    exit 2
+  fi
   grub_args+=" '$word'"
 done
 mkdir -p "$work/iso/boot/grub"
@@ -121,14 +131,15 @@ if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
   echo "run-bochs: timed out after ${timeout_s}s" >&2
   exit 124
 fi
+if [ ! -s serial.log ] && ! grep -q 'CPU is in' bochs.log 2>/dev/null; then
+  tail -n 20 bochs.out >&2
+  echo "run-bochs: Bochs did not start (status $status)" >&2
+  exit 126
+fi
 # "unmapped: 8-bit write to 00f4 = 46": the value is hex. The first write is the kernel's code.
-code=$(sed -n 's/.*unmapped: 8-bit write to 00f4 = \([0-9a-fA-F]\{1,2\}\).*/\1/p' bochs.log | head -n 1)
+code=$(sed -n 's/.*unmapped: 8-bit write to 00f4 = \([0-9a-fA-F]\{1,2\}\).*/\1/p' bochs.log |
+  head -n 1)
 if [ -z "$code" ]; then
-  if ! grep -q 'CPU is in' bochs.log 2>/dev/null && [ ! -s serial.log ]; then
-    tail -n 20 bochs.out >&2
-    echo "run-bochs: Bochs did not start (status $status)" >&2
-    exit 126
-  fi
   grep -E '>>PANIC<<|3rd \(1[34]\) exception|exception\(\)' bochs.log | tail -n 5 >&2 || true
   echo "run-bochs: no exit code written to port 0xF4 (Bochs status $status)" >&2
   exit 125

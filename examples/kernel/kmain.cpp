@@ -284,11 +284,16 @@ extern "C" void kernel_main(uint32_t multiboot_info_phys) {
     platform::kprintf("SMPBOOT NOTE apic=%s refused: %s (CPUID.01H:ECX[21] x2APIC=%u)\n",
                       apic_mode_name(wanted), error_name(mode.error()),
                       unsigned(cpu_supports_x2apic(cpuid)));
-    platform::kprintf(
-        "SMPBOOT RESULT status=fail cpus=1 online=1 failed=0 mode=%s apic=%s id=%s delays=%s "
-        "bringup_us=0\n",
-        bringup_mode_name(g_config.mode), apic_mode_name(wanted), g_config.id_source_name(),
-        g_config.delays_name());
+    // Report the BSP alone, still running in its firmware APIC mode.
+    const ApicId bsp_id = read_apic_base(msr).x2apic() ? make_apic<ApicMode::kX2Apic>().id()
+                                                       : make_apic<ApicMode::kXApic>().id();
+    (void)g_cpus.add(bsp_id);
+    (void)mark_bsp_online(g_cpus[0], clock().now_us(), read_apic_base(msr).is_bsp());
+    BringupReport report;
+    report.intended = report.online = 1;
+    report.start_us = report.end_us = g_cpus[0].online_us;
+    report.error = mode.error();
+    print_report(report, apic_mode_name(wanted));
     finish(false);
   }
   g_apic_mode = *mode;

@@ -6,14 +6,14 @@ inspect=$1 data=$2
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-"$inspect" --help | grep -q 'smpboot-inspect madt FILE' || fail "--help lacks usage"
+"$inspect" --help >"$tmp/help"; grep -q "smpboot-inspect madt FILE" "$tmp/help" || fail "--help lacks usage"
 set +e
 "$inspect" >/dev/null 2>&1; [ $? -eq 2 ] || fail "no arguments must exit 2"
 "$inspect" madt "$tmp/missing" 2>"$tmp/err"; [ $? -eq 2 ] || fail "missing file must exit 2"
 set -e
 [ "$(wc -l <"$tmp/err")" -eq 1 ] || fail "missing file: expected one error line"
 
-madt=$(ls "$data"/madt/*.apic.dat | head -1)
+madts=("$data"/madt/*.apic.dat); madt=${madts[0]}
 "$inspect" madt "$madt" >"$tmp/out"
 cmp "$tmp/out" "${madt%.apic.dat}.expected.tsv" || fail "madt output differs from expected"
 
@@ -29,9 +29,9 @@ printf 'FACP%060d' 0 >"$tmp/facp.dat"
 set +e; "$inspect" madt "$tmp/facp.dat" >/dev/null 2>"$tmp/err"; rc=$?; set -e
 [ $rc -eq 1 ] && grep -q madt_bad_signature "$tmp/err" || fail "wrong signature not reported"
 
-cpuid=$(ls "$data"/cpuid/*.cpuid.txt | head -1)
+cpuids=("$data"/cpuid/*.cpuid.txt); cpuid=${cpuids[0]}
 "$inspect" cpuid "$cpuid" >"$tmp/out"
-head -1 "$tmp/out" | grep -q '^cpu	apic_id_01	' || fail "cpuid header"
+[[ "$(head -1 "$tmp/out")" == cpu$'\t'apic_id_01$'\t'* ]] || fail "cpuid header"
 [ "$(($(wc -l <"$tmp/out") - 1))" -eq "$(($(wc -l <"${cpuid%.cpuid.txt}.expected.tsv") - 1))" ] ||
   fail "cpuid: one row per logical CPU expected"
 

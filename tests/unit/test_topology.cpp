@@ -200,6 +200,15 @@ TEST_CASE("decode_topology: Intel legacy from leaf 01H (HTT, max logical) and le
     CHECK(t.smt_shift == 1);
     CHECK(t.package_shift == 4);
   }
+  SUBCASE("16 logical IDs, 4 core IDs: SMT 2, package 4 (EAX[31:26] is cores - 1)") {
+    FakeCpuid c;
+    set_vendor(c, "GenuineIntel", 0x0A);
+    set_leaf01(c, true, 16);
+    set_leaf04(c, 4);
+    const Topology t = decode_topology(c);
+    CHECK(t.smt_shift == 2);
+    CHECK(t.package_shift == 4);
+  }
   SUBCASE("dual core without Hyper-Threading: 2 logical, 2 cores") {
     FakeCpuid c;
     set_vendor(c, "GenuineIntel", 0x0A);
@@ -261,11 +270,11 @@ TEST_CASE("decode_topology: AMD legacy from 8000_0008h and 8000_001Eh") {
   }
   SUBCASE("ApicIdCoreIdSize 0: the package width is ceil(log2(NC + 1))") {
     // APM: "If ApicIdCoreIdSize is 0, ... the legacy method (NC) determines the maximum
-    // number of cores".
+    // number of cores". NC = 4 means 5 cores: 3 bits (NC itself would give 2).
     FakeCpuid c;
     set_vendor(c, "AuthenticAMD", 0x05);
-    set_leaf01(c, true, 6);
-    set_amd(c, 0x8000'0008u, 0, /*nc=*/5, /*topoext=*/false, 1);
+    set_leaf01(c, true, 5);
+    set_amd(c, 0x8000'0008u, 0, /*nc=*/4, /*topoext=*/false, 1);
     const Topology t = decode_topology(c);
     CHECK(t.source == TopologySource::kAmdLegacy);
     CHECK(t.smt_shift == 0);

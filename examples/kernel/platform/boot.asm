@@ -103,7 +103,7 @@ multiboot_entry:
     shl eax, 21                         ; physical address of the page (bits 31:21)
     or eax, PTE_P | PTE_RW | PTE_PS
     ; The top GiB holds the IOAPIC (0xFEC00000), the local APIC (0xFEE00000), the HPET and
-    ; PCI BARs: device memory must not be cached (SDM Vol. 3A 13.12.3 "Selecting a Memory
+    ; PCI BARs: device memory must not be cached (SDM Vol. 3A 12.12.3 "Selecting a Memory
     ; Type from the PAT": PCD=PWT=1 selects UC with the power-on PAT).
     cmp ecx, 3 * 512
     jb .cached

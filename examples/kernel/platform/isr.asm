@@ -18,7 +18,8 @@ default rel
 
 ; Vectors with a CPU-pushed error code: #DF 8, #TS 10, #NP 11, #SS 12, #GP 13, #PF 14,
 ; #AC 17, #CP 21, #VC 29, #SX 30 (SDM Vol. 3A table 7-1; AMD APM Vol. 2 8.2 for 29 and 30).
-%define HAS_ERROR_CODE(v) ((v) == 8 || ((v) >= 10 && (v) <= 14) || (v) == 17 || (v) == 21 || (v) == 29 || (v) == 30)
+%define HAS_ERROR_CODE(v) ((v) == 8 || ((v) >= 10 && (v) <= 14) || (v) == 17 || (v) == 21 || \
+                           (v) == 29 || (v) == 30)
 
 section .text
 align 16

@@ -85,7 +85,9 @@ bool cmdline_get(const char* key, char* out, size_t out_len) {
     const auto pm1_value = [](uint16_t port, uint8_t typ) {
       return uint16_t((inw(port) & ~kSlpTypMask) | uint16_t(typ << 10) | kSlpEn);
     };
-    if (acpi.pm1b_cnt_port) outw(acpi.pm1b_cnt_port, pm1_value(acpi.pm1b_cnt_port, acpi.s5_slp_typ_b));
+    if (acpi.pm1b_cnt_port) {
+      outw(acpi.pm1b_cnt_port, pm1_value(acpi.pm1b_cnt_port, acpi.s5_slp_typ_b));
+    }
     outw(acpi.pm1a_cnt_port, pm1_value(acpi.pm1a_cnt_port, acpi.s5_slp_typ_a));
   }
 
@@ -109,7 +111,9 @@ void* boot_alloc(size_t bytes, size_t align) {
   }
 }
 
-size_t boot_alloc_remaining() { return kPoolBytes - __atomic_load_n(&g_pool_used, __ATOMIC_RELAXED); }
+size_t boot_alloc_remaining() {
+  return kPoolBytes - __atomic_load_n(&g_pool_used, __ATOMIC_RELAXED);
+}
 
 uint64_t kernel_pml4_phys() { return reinterpret_cast<uint64_t>(kernel_pml4); }
 

@@ -11,13 +11,13 @@
 
 namespace platform {
 
-// ---- Start-up ---------------------------------------------------------------------------------
+// ---- Start-up -----------------------------------------------------------------------------------
 
 // Call once on the BSP with kernel_main's argument, after serial_init(): copies the Multiboot
 // command line into the kernel (the loader's copy lies outside the image and is not protected).
 void platform_init(uint32_t multiboot_info_phys);
 
-// ---- Port I/O (Intel SDM Vol. 1 19.2 "I/O Port Addressing") -------------------------------------
+// ---- Port I/O (Intel SDM Vol. 1, "Input/Output": I/O port addressing) ---------------------------
 
 inline void outb(uint16_t port, uint8_t v) { asm volatile("outb %0, %1" ::"a"(v), "Nd"(port)); }
 inline void outw(uint16_t port, uint16_t v) { asm volatile("outw %0, %1" ::"a"(v), "Nd"(port)); }
@@ -43,7 +43,7 @@ inline void cpu_pause() { asm volatile("pause" ::: "memory"); }
 // cli; hlt forever. NMIs still arrive (and return into the loop).
 [[noreturn]] void cpu_halt_forever();
 
-// ---- Console: COM1 0x3F8, 115200 8N1, polled --------------------------------------------------
+// ---- Console: COM1 0x3F8, 115200 8N1, polled ----------------------------------------------------
 
 void serial_init();
 // Raw output, no locking: hold console_lock() when several CPUs may print. '\n' is sent as is.
@@ -59,7 +59,7 @@ void console_unlock();
 // lines from different CPUs do not interleave; never call it while holding the lock.
 void kprintf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
-// ---- Interrupts -------------------------------------------------------------------------------
+// ---- Interrupts ---------------------------------------------------------------------------------
 
 // The stack as isr.asm leaves it: the saved GPRs, the vector, the error code (0 if the CPU
 // pushes none), then the CPU's frame (SDM Vol. 3A 7.14.2 "64-Bit Mode Stack Frame"). A handler
@@ -89,7 +89,7 @@ void set_handler(uint8_t vector, InterruptHandler h);
 // the xAPIC ID register (base + 20H, bits 31:24). False if the APIC is absent or disabled.
 bool current_apic_id(uint32_t& id);
 
-// ---- ACPI (ACPI 6.5: 5.2.5 RSDP, 5.2.7 RSDT, 5.2.8 XSDT, 5.2.9 FADT) ---------------------------
+// ---- ACPI (ACPI 6.5: 5.2.5 RSDP, 5.2.7 RSDT, 5.2.8 XSDT, 5.2.9 FADT) ----------------------------
 
 struct AcpiTable {
   const uint8_t* data;  // the whole table, header included; nullptr if not found
@@ -124,7 +124,7 @@ uint32_t acpi_table_count();
 AcpiTable acpi_table_at(uint32_t index);
 const AcpiInfo& acpi_info();
 
-// ---- Time -------------------------------------------------------------------------------------
+// ---- Time ---------------------------------------------------------------------------------------
 
 inline uint64_t rdtsc() {
   uint32_t lo, hi;
@@ -139,7 +139,7 @@ const char* tsc_calibration_source();   // "acpi-pm", "pit" or "none"
 uint64_t tsc_to_us(uint64_t ticks);
 void delay_us(uint64_t us);             // busy-waits on the TSC
 
-// ---- Command line -----------------------------------------------------------------------------
+// ---- Command line -------------------------------------------------------------------------------
 
 // The Multiboot command line; "" if none. QEMU's starts with the kernel path, GRUB's with the
 // path from `multiboot`: look options up by key, not by position.
@@ -149,13 +149,13 @@ const char* cmdline();
 // the key is absent.
 bool cmdline_get(const char* key, char* out, size_t out_len);
 
-// ---- Leaving ----------------------------------------------------------------------------------
+// ---- Leaving ------------------------------------------------------------------------------------
 
 // QEMU isa-debug-exit (port 0xF4: QEMU exits with status code * 2 + 1), then ACPI soft-off
 // (S5), which ends Bochs, then the Bochs/QEMU "Shutdown" port 0x8900, then halts forever.
 [[noreturn]] void exit_emulator(uint8_t code);
 
-// ---- Memory -----------------------------------------------------------------------------------
+// ---- Memory -------------------------------------------------------------------------------------
 
 // Bump allocator over a 16 MiB .bss pool (zeroed at boot); never frees. align must be a power
 // of two. Safe on several CPUs at once. nullptr when the pool is exhausted.

@@ -134,7 +134,8 @@ extern "C" void kernel_main(uint32_t multiboot_info_phys) {
           hz / 1'000'000, hz / 1000 % 1000);
   const uint64_t t0 = platform::rdtsc();
   platform::delay_us(20'000);
-  kprintf("STUB delay_us(20000) took %lu us by the TSC\n", platform::tsc_to_us(platform::rdtsc() - t0));
+  kprintf("STUB delay_us(20000) took %lu us by the TSC\n",
+          platform::tsc_to_us(platform::rdtsc() - t0));
 
   if (!platform::acpi_init()) {
     kprintf("STUB no ACPI\n");

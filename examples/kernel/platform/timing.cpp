@@ -2,7 +2,7 @@
 // (3.579545 MHz; ACPI 6.5 "Power Management Timer (PM_TMR)"; 24 or 32 bits wide per the FADT
 // flag TMR_VAL_EXT) or else PIT channel 2 (1.193182 MHz, Intel 8254 data sheet, mode 0, its
 // OUT pin readable as port 61h bit 5). Assumes an invariant TSC, true in QEMU and Bochs; on
-// hardware check CPUID.80000007H:EDX[8] ("Invariant TSC", SDM Vol. 3B 19.17.1).
+// hardware check CPUID.80000007H:EDX[8] ("Invariant TSC", SDM Vol. 3B 18.17.1).
 #include "internal.hpp"
 
 namespace platform {

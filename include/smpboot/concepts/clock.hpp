@@ -17,9 +17,14 @@ concept Clock = requires(T& c, uint64_t us) {
 template <Clock C>
 class Deadline {
  public:
-  Deadline(C& clock, uint64_t timeout_us) noexcept
-      : clock_(&clock), expires_us_(clock.now_us() + timeout_us) {}
-  bool expired() const noexcept { return clock_->now_us() >= expires_us_; }
+  // A timeout too long to represent saturates: it never expires early by wrapping around.
+  Deadline(C& clock, uint64_t timeout_us) noexcept : clock_(&clock) {
+    const uint64_t now = clock.now_us();
+    expires_us_ = timeout_us > ~uint64_t{0} - now ? ~uint64_t{0} : now + timeout_us;
+  }
+  bool expired() const noexcept {
+    return expires_us_ != ~uint64_t{0} && clock_->now_us() >= expires_us_;
+  }
 
  private:
   C* clock_;
