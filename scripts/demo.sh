@@ -7,9 +7,9 @@ source "$(dirname "$0")/common.sh"
 smpboot_install_packages
 smpboot_build
 echo "== QEMU (TCG), -machine q35 -cpu max -smp 8: smpboot example kernel"
+status=0
 "$SMPBOOT_ROOT/scripts/run-qemu.sh" "$SMPBOOT_BUILD/examples/smpboot-example" \
-  --machine q35 --cpu max --smp 8 --timeout 120 --append "$*"
-status=$?
+  --machine q35 --cpu max --smp 8 --timeout 120 --append "$*" || status=$?
 echo "== kernel exit code $status (0 = every CPU online)"
 echo "   Try: scripts/demo.sh smp.mode=serial smp.delays=spec   or   $SMPBOOT_BUILD/tools/smpboot-inspect --help"
 exit $status

@@ -46,7 +46,8 @@ inline void cpu_pause() { asm volatile("pause" ::: "memory"); }
 // ---- Console: COM1 0x3F8, 115200 8N1, polled ----------------------------------------------------
 
 void serial_init();
-// Raw output, no locking: hold console_lock() when several CPUs may print. '\n' is sent as is.
+// Raw output, no locking: hold console_lock() when several CPUs may print. '\n' is sent as is
+// (no CR), then waits until the UART is empty, so a line is complete before a crash.
 void serial_putc(char c);
 void serial_write(const char* s);
 // A ticket lock (FIFO, so no CPU starves). Not recursive; do not take it in an interrupt
