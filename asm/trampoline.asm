@@ -3,7 +3,7 @@
 ; The BSP copies this flat blob to a 4 KiB page below 1 MiB and sends STARTUP IPIs with that
 ; page as the vector. An AP starts here in real mode with CS = page >> 4, IP = 0 (Intel SDM
 ; Vol. 3A 9.4.4.1 "Typical BSP Initialization Sequence"; the AP's state after INIT/SIPI is in
-; 9.1.1 "Processor State After Reset"). It switches to long mode the way SDM 10.8.5
+; "Processor State After Reset"). It switches to long mode the way SDM 10.8.5
 ; "Initializing IA-32e Mode" describes, finds its own APIC ID, looks its record up in the CPU
 ; table, switches to that record's stack and only then calls the record's C++ entry.
 ;

@@ -2,115 +2,16 @@
 // delays, APIC mode and ID source chosen on the command line, and reports on COM1 in the
 // stable SMPBOOT format (docs/example-kernel.md). It uses only smpboot's public API plus its
 // own platform layer (platform/: serial, IDT, ACPI, TSC calibration, exit).
-#include <smpboot/arch/x86_64/descriptors.hpp>
-#include <smpboot/arch/x86_64/native.hpp>
-#include <smpboot/smpboot.hpp>
-
-#include "platform/platform.hpp"
-#include "smp_config.hpp"
+#include "kernel.hpp"
+#include "torture.hpp"
 
 extern "C" const uint8_t smpboot_trampoline_start[];
 extern "C" const uint8_t smpboot_trampoline_end[];
 
-namespace {
-
-using namespace smpboot;
-using x86_64::NativeCpu;
-using x86_64::NativeCpuid;
-using x86_64::NativeMmio;
-using x86_64::NativeMsr;
-
-constexpr uint32_t kMaxCpus = 1024;
-constexpr uint8_t kWakeVector = 0xF0;     // "something changed, look again": EOI only
-constexpr uint8_t kTimerVector = 0xF1;    // backstop tick while a CPU sleeps in a wait
-constexpr uint8_t kSpuriousVector = 0xFF;
-constexpr uint64_t kStackBytes = 16 * 1024;
-constexpr uint64_t kTrampolinePhys = 0x8000;  // SIPI vector 0x08, free below 1 MiB
-constexpr uint16_t kCodeSelector = 0x08;
-constexpr uint16_t kDataSelector = 0x10;
-
-// Per-CPU data that GS points to. The GDT is per CPU so that a CPU's descriptor tables are
-// its own (what the hotplug torture checks).
-struct alignas(64) PerCpu {
-  PerCpu* self;
-  CpuRecord* record;
-  uint64_t gdt[3];
-};
-
-constinit CpuTable<kMaxCpus> g_cpus;
-constinit SmpConfig g_config;
-constinit ApicMode g_apic_mode = ApicMode::kXApic;
-constinit uint64_t g_lapic_base = 0xFEE0'0000;
-constinit uint32_t g_controller_apic = 0;  // who waits for APs: gets their online IPIs
-constinit uint32_t g_timer_counts_per_ms = 0;
-
-NativeCpu g_cpu;
-
-TscClock<NativeCpu> clock() noexcept { return TscClock<NativeCpu>(NativeCpu{}, platform::tsc_hz()); }
-
-struct KernelClock {
-  uint64_t now_us() noexcept { return clock().now_us(); }
-  void delay_us(uint64_t us) noexcept { platform::delay_us(us); }
-};
-
-using XApicNative = XApic<NativeMmio>;
-using X2ApicNative = X2Apic<NativeMsr>;
-
-template <ApicMode M>
-auto make_apic() noexcept {
-  if constexpr (M == ApicMode::kX2Apic) {
-    return X2ApicNative(NativeMsr{});
-  } else {
-    return XApicNative(NativeMmio(uintptr_t(g_lapic_base)));
-  }
-}
-
-void lapic_eoi() noexcept {
-  if (g_apic_mode == ApicMode::kX2Apic) make_apic<ApicMode::kX2Apic>().eoi();
-  else make_apic<ApicMode::kXApic>().eoi();
-}
+namespace kernel {
 
 void on_ipi(platform::InterruptFrame&) { lapic_eoi(); }
-void on_spurious(platform::InterruptFrame&) {}  // SDM 11.9: no EOI for the spurious vector
-
-// The AP side, one instantiation per APIC mode: what ap_entry needs from this kernel.
-template <ApicMode M>
-struct KernelApPlatform {
-  static void install_cpu_state(CpuRecord& r) noexcept {
-    x86_64::load_gdt(r.gdt_base, r.gdt_limit, kCodeSelector, kDataSelector);
-    x86_64::write_gs_base(r.gs_base);
-    x86_64::load_idt(r.idt_base, r.idt_limit);
-  }
-  static uint64_t now_us() noexcept { return clock().now_us(); }
-  static bool cpu_setup(CpuRecord& r) noexcept {
-    NativeMsr msr;
-    if (read_apic_base(msr).mode() != M) {
-      r.fail(Error::kX2ApicUnsupported);
-      return false;
-    }
-    auto apic = make_apic<M>();
-    apic.software_enable(kSpuriousVector);
-    return apic.id().value == r.apic_id;
-  }
-  static void announce_online(CpuRecord&) noexcept {
-    auto apic = make_apic<M>();
-    (void)apic.send(IpiCommand::fixed(ApicId{g_controller_apic}, kWakeVector));
-  }
-  [[noreturn]] static void run(CpuRecord&) noexcept {
-    for (;;) g_cpu.enable_interrupts_and_halt();
-  }
-  [[noreturn]] static void park(CpuRecord&) noexcept {
-    for (;;) asm volatile("cli; hlt" ::: "memory");
-  }
-};
-
-static_assert(ApPlatform<KernelApPlatform<ApicMode::kXApic>>);
-static_assert(ApPlatform<KernelApPlatform<ApicMode::kX2Apic>>);
-
-// The BSP sleeps while it waits: sti; hlt, woken by an AP's online IPI or the timer tick.
-struct HaltWaiter {
-  void wait() noexcept { asm volatile("sti; hlt; cli" ::: "memory"); }
-};
+void on_spurious(platform::InterruptFrame&) {}  // SDM "Spurious Interrupt": no EOI
 
 void build_gdt(uint64_t* gdt) {
   gdt[0] = 0;
@@ -125,6 +26,8 @@ bool prepare_record(CpuRecord& r, CpuEntryFn entry) {
   if (!stack || !percpu) return false;
   percpu->self = percpu;
   percpu->record = &r;
+  percpu->pings.store(0, MemoryOrder::kRelaxed);
+  percpu->check_failures.store(0, MemoryOrder::kRelaxed);
   build_gdt(percpu->gdt);
   uint64_t idt_base;
   uint16_t idt_limit;
@@ -184,7 +87,7 @@ void print_report(const BringupReport& report, const char* apic_name) {
       g_config.delays_name(), (unsigned long)(report.end_us - report.start_us));
 }
 
-[[noreturn]] void finish(bool ok) { platform::exit_emulator(ok ? 0 : 1); }
+void finish(bool ok) { platform::exit_emulator(ok ? 0 : 1); }
 
 template <ApicMode M>
 [[noreturn]] void bring_up(const Madt& madt, ApicId bsp_id) {
@@ -224,8 +127,11 @@ template <ApicMode M>
 
   // Steps 3-5.
   NativeMsr msr;
-  (void)mark_bsp_online(bsp, clock().now_us(), read_apic_base(msr).is_bsp());
-  g_controller_apic = bsp.apic_id;
+  (void)mark_bsp_online(bsp, tsc_clock().now_us(), read_apic_base(msr).is_bsp());
+  g_start_page = *page;
+  g_controller_apic.store(bsp.apic_id, MemoryOrder::kRelease);
+  g_inject_stale_bootdata = g_config.inject_cpu0_stale_bootdata;
+  install_hotplug_handlers();
   BringupOptions options;
   options.mode = g_config.mode;
   options.delays = g_config.resolve_delays();
@@ -246,13 +152,26 @@ template <ApicMode M>
   HaltWaiter waiter;
   const BringupReport report = bring_up_aps(g_cpus, apic, kclock, waiter, *page, options);
   apic.stop_timer();
-  print_report(report, apic_mode_name(M));
-  finish(report.error == Error::kNone && report.failed == 0 && report.online == report.intended);
+  if (g_config.torture == 0) {
+    print_report(report, apic_mode_name(M));
+    finish(report.error == Error::kNone && report.failed == 0 && report.online == report.intended);
+  }
+  // Hotplug torture: CPU0 holds the token first and becomes an ordinary idle CPU.
+  if (g_cpus.size() > 1) g_last_woken_ap.store(&g_cpus[g_cpus.size() - 1], MemoryOrder::kRelease);
+  g_torture.cycles_target = g_config.torture;
+  g_torture.rng = g_config.seed;
+  g_torture.bringup = report;
+  g_torture.apic_name = apic_mode_name(M);
+  CpuRecord* first = pick(controller_allowed, bsp);
+  g_token.store(first ? first->index : 0, MemoryOrder::kRelease);
+  if (first && first != &bsp) (void)apic.send(IpiCommand::fixed(first->apic(), kWakeVector));
+  idle_loop(bsp);
 }
 
-}  // namespace
+}  // namespace kernel
 
 extern "C" void kernel_main(uint32_t multiboot_info_phys) {
+  using namespace kernel;
   platform::serial_init();
   platform::platform_init(multiboot_info_phys);
   g_config.parse();
@@ -288,7 +207,7 @@ extern "C" void kernel_main(uint32_t multiboot_info_phys) {
     const ApicId bsp_id = read_apic_base(msr).x2apic() ? make_apic<ApicMode::kX2Apic>().id()
                                                        : make_apic<ApicMode::kXApic>().id();
     (void)g_cpus.add(bsp_id);
-    (void)mark_bsp_online(g_cpus[0], clock().now_us(), read_apic_base(msr).is_bsp());
+    (void)mark_bsp_online(g_cpus[0], tsc_clock().now_us(), read_apic_base(msr).is_bsp());
     BringupReport report;
     report.intended = report.online = 1;
     report.start_us = report.end_us = g_cpus[0].online_us;

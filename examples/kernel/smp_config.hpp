@@ -20,6 +20,14 @@ struct SmpConfig {
   smpboot::TrampolineIdSource id_source = smpboot::TrampolineIdSource::kApicRegister;
   uint32_t max_cpus = 0xFFFF'FFFFu;
   uint64_t timeout_us = 2'000'000;
+  // Hotplug torture (docs/example-kernel.md): cycles, RNG seed, whether CPU0 may be a victim,
+  // an optional fixed victim, and the v7 fault injection.
+  static constexpr uint32_t kAnyVictim = 0xFFFF'FFFFu;
+  uint32_t torture = 0;
+  uint64_t seed = 1;
+  bool torture_cpu0 = false;
+  uint32_t torture_victim = kAnyVictim;
+  bool inject_cpu0_stale_bootdata = false;
 
   static bool equals(const char* a, const char* b) {
     while (*a && *a == *b) ++a, ++b;
@@ -68,6 +76,24 @@ struct SmpConfig {
     uint32_t n;
     if (platform::cmdline_get("smp.maxcpus", v, sizeof v)) {
       if (parse_u32(v, n)) max_cpus = n; else bad("smp.maxcpus", v);
+    }
+    if (platform::cmdline_get("smp.torture", v, sizeof v)) {
+      if (parse_u32(v, n)) torture = n; else bad("smp.torture", v);
+    }
+    if (platform::cmdline_get("smp.seed", v, sizeof v)) {
+      if (parse_u32(v, n) && n != 0) seed = n; else bad("smp.seed", v);
+    }
+    if (platform::cmdline_get("smp.torture_cpu0", v, sizeof v)) {
+      if (equals(v, "1")) torture_cpu0 = true;
+      else if (equals(v, "0")) torture_cpu0 = false;
+      else bad("smp.torture_cpu0", v);
+    }
+    if (platform::cmdline_get("smp.torture_victim", v, sizeof v)) {
+      if (parse_u32(v, n)) torture_victim = n; else bad("smp.torture_victim", v);
+    }
+    if (platform::cmdline_get("smp.inject", v, sizeof v)) {
+      if (equals(v, "cpu0_stale_bootdata")) inject_cpu0_stale_bootdata = true;
+      else bad("smp.inject", v);
     }
     if (platform::cmdline_get("smp.timeout_ms", v, sizeof v)) {
       if (parse_u32(v, n) && n > 0) timeout_us = uint64_t(n) * 1000; else bad("smp.timeout_ms", v);

@@ -34,8 +34,10 @@
 
 #include "wake/delays.hpp"
 #include "wake/init_sipi.hpp"
+#include "wake/nmi.hpp"
 
 #include "boot/ap_entry.hpp"
 #include "boot/bringup.hpp"
+#include "boot/hotplug.hpp"
 #include "boot/trampoline.hpp"
 #include "boot/trampoline_layout.hpp"

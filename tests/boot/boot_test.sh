@@ -17,13 +17,18 @@ trap 'rm -f "$log"' EXIT
 "$root/scripts/run-$emulator.sh" "$kernel" "${runner_args[@]}" --log "$log" >/dev/null 2>"$log.err"
 rc=$?
 want_rc=0
-for a in "${check_args[@]}"; do [ "$a" = "fail" ] && want_rc=1; done
+for a in "${check_args[@]}"; do
+  [ "$a" = "fail" ] && want_rc=1
+  [ "$a" = "--expect-injected-failure" ] && want_rc=any_nonzero
+done
 echo "--- serial log (exit code $rc) ---"
 cat "$log"
 [ -s "$log.err" ] && { echo "--- emulator stderr ---"; cat "$log.err"; }
 rm -f "$log.err"
 echo "---"
-if [ "$rc" -ne "$want_rc" ]; then
+if [ "$want_rc" = any_nonzero ]; then
+  [ "$rc" -ne 0 ] || { echo "boot_test: exit code 0, but the injected fault must fail the boot"; exit 1; }
+elif [ "$rc" -ne "$want_rc" ]; then
   echo "boot_test: exit code $rc, expected $want_rc"
   exit 1
 fi

@@ -11,6 +11,8 @@ import sys
 
 CPU_RE = re.compile(r"^SMPBOOT CPU idx=(\d+) apic=(\d+) state=(\w+) kick_us=(\d+|-) "
                     r"alive_us=(\d+|-) online_us=(\d+|-)\s*$")
+TORTURE_RE = re.compile(r"^SMPBOOT TORTURE cycles=(\d+) failures=(\d+) cpu0_cycles=(\d+) "
+                        r"offline_median_us=(\d+) online_median_us=(\d+)\s*$")
 RESULT_RE = re.compile(r"^SMPBOOT RESULT status=(ok|fail) cpus=(\d+) online=(\d+) failed=(\d+) "
                        r"mode=(\w+) apic=(\w+) id=(\w+) delays=(\w+) bringup_us=(\d+)\s*$")
 
@@ -26,10 +28,48 @@ def main():
     ap.add_argument("--delays")
     ap.add_argument("--apic-ids")
     ap.add_argument("--note", action="append", default=[])
+    ap.add_argument("--torture-cycles", type=int, help="TORTURE cycles must equal this, failures=0")
+    ap.add_argument("--torture-cpu0", type=int, help="cpu0_cycles must be at least this")
+    ap.add_argument("--torture-cpu0-exact", type=int, help="cpu0_cycles must equal this")
+    ap.add_argument("--expect-injected-failure", action="store_true",
+                    help="pass only if the torture reported failures or the kernel crashed")
     a = ap.parse_args()
     text = open(a.log, errors="replace").read()
     lines = [l.rstrip("\r") for l in text.splitlines()]
     errors = []
+    torture = [TORTURE_RE.match(l) for l in lines if l.startswith("SMPBOOT TORTURE")]
+    if a.expect_injected_failure:
+        crashed = re.search(r"CPU EXCEPTION|exception", text) is not None
+        failed = any(m and int(m.group(2)) > 0 for m in torture)
+        noted = "SMPBOOT NOTE torture cycle=" in text
+        if not (crashed or failed or noted):
+            print("check_report: the injected fault went unnoticed: no failure, no crash")
+            return 1
+        print(f"check_report: injected fault detected (crash={crashed}, reported={failed or noted})")
+        return 0
+    if a.torture_cycles is not None:
+        if len(torture) != 1 or torture[0] is None:
+            errors.append(f"expected one well-formed TORTURE line, got {len(torture)}")
+        else:
+            t = torture[0]
+            cycles, failures, cpu0 = int(t.group(1)), int(t.group(2)), int(t.group(3))
+            if cycles != a.torture_cycles:
+                errors.append(f"torture cycles={cycles}, expected {a.torture_cycles}")
+            if failures != 0:
+                errors.append(f"torture failures={failures}")
+            if a.torture_cpu0 is not None and cpu0 < a.torture_cpu0:
+                errors.append(f"cpu0_cycles={cpu0}, expected at least {a.torture_cpu0}")
+            if a.torture_cpu0_exact is not None and cpu0 != a.torture_cpu0_exact:
+                errors.append(f"cpu0_cycles={cpu0}, expected {a.torture_cpu0_exact}")
+            m = re.search(r"init_to_bsp_refusals=(\d+)", text)
+            if not m or int(m.group(1)) != cpu0:
+                errors.append("every CPU0 cycle must first see INIT to the BSP refused "
+                              f"(refusals {m.group(1) if m else 'missing'}, cpu0_cycles {cpu0})")
+            idx_result = next(i for i, l in enumerate(lines) if l.startswith("SMPBOOT RESULT")) if any(
+                l.startswith("SMPBOOT RESULT") for l in lines) else -1
+            idx_torture = next(i for i, l in enumerate(lines) if l.startswith("SMPBOOT TORTURE"))
+            if idx_result != -1 and idx_torture > idx_result:
+                errors.append("the TORTURE line must come before the RESULT line")
     results = [RESULT_RE.match(l) for l in lines if l.startswith("SMPBOOT RESULT")]
     if len(results) != 1 or results[0] is None:
         errors.append(f"expected exactly one well-formed RESULT line, got {len(results)}")
@@ -79,7 +119,7 @@ def main():
     for note in a.note:
         if note not in text:
             errors.append(f"expected text not in log: {note!r}")
-    if re.search(r"EXCEPTION|#GP|#PF|#UD|#DF", text):
+    if re.search(r"CPU EXCEPTION", text):
         errors.append("the log reports an exception")
     for e in errors:
         print("check_report:", e)

@@ -30,6 +30,7 @@ enum class Error : uint8_t {
   kApNeverOnline,
   kLayoutMismatch,      // trampoline blob magic/version/size does not match the C++ layout
   kBroadcastUnsafe,     // all-excluding-self could hit CPUs we do not manage
+  kCpuNeverOffline,     // a CPU asked to go offline did not park in time
   // MADT
   kMadtTooShort,        // smaller than the 44-byte MADT header
   kMadtBadSignature,
@@ -59,6 +60,7 @@ constexpr const char* error_name(Error e) noexcept {
     case Error::kApNeverOnline: return "ap_never_online";
     case Error::kLayoutMismatch: return "layout_mismatch";
     case Error::kBroadcastUnsafe: return "broadcast_unsafe";
+    case Error::kCpuNeverOffline: return "cpu_never_offline";
     case Error::kMadtTooShort: return "madt_too_short";
     case Error::kMadtBadSignature: return "madt_bad_signature";
     case Error::kMadtLengthPastBuffer: return "madt_length_past_buffer";

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "../../hw/apic_regs.hpp"
+#include "../../percpu/cpu_record.hpp"
 
 namespace smpboot::x86_64 {
 
@@ -69,6 +70,21 @@ inline uint64_t read_stack_pointer() noexcept {
   uint64_t rsp;
   asm volatile("mov %%rsp, %0" : "=r"(rsp));
   return rsp;
+}
+
+// The record entry every wake path ends in, for paths that arrive in C++ (the NMI path): with
+// rsp = record->stack_top and rdi = record, call record->entry(record), exactly what the tail
+// of asm/trampoline.asm does. An NMI handler IRETs here (so NMIs are unblocked) with those two
+// registers set. The entry never returns; if it did, the CPU parks.
+static_assert(offsetof(CpuRecord, entry) == 8, "the thunk below calls *8(%rdi)");
+[[gnu::naked]] inline void record_entry_thunk() noexcept {
+  asm volatile(
+      "xorl %ebp, %ebp\n\t"
+      "call *8(%rdi)\n"
+      "1:\n\t"
+      "cli\n\t"
+      "hlt\n\t"
+      "jmp 1b");
 }
 
 }  // namespace smpboot::x86_64

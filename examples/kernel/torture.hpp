@@ -1,0 +1,252 @@
+// CPU hotplug in the example kernel, and its torture (smp.torture=<cycles>): random offline /
+// online cycles of random victims, each driven by a random online controller, CPU0 included
+// as a victim with smp.torture_cpu0=1. Any CPU controls any other.
+//
+// Who drives: a token (g_token = the controller's CPU index). The holder runs one cycle from
+// its idle loop, then hands the token to a random online CPU with an IPI. All torture state
+// is touched only by the holder; the hand-off is a release/acquire on the token.
+//
+// One cycle: offline the victim (online -> going_down, IPI; the victim parks itself), wake it
+// (NMI for CPU0 after checking that INIT to it is refused, INIT/SIPI/SIPI for an AP), wait for
+// online, then ping it: the victim answers only after checking that its GS base, stack, GDT
+// and IDT are those of its own record.
+#pragma once
+
+#include "kernel.hpp"
+
+namespace kernel {
+
+struct TortureState {
+  static constexpr uint32_t kMaxSamples = 2048;
+  uint32_t cycles_target = 0;
+  uint32_t cycles_done = 0;
+  uint32_t failures = 0;
+  uint32_t cpu0_cycles = 0;
+  uint32_t init_bsp_refusals = 0;
+  uint64_t rng = 1;
+  uint32_t samples = 0;
+  uint32_t offline_us[kMaxSamples] = {};
+  uint32_t online_us[kMaxSamples] = {};
+  BringupReport bringup;
+  const char* apic_name = "xapic";
+};
+
+inline constinit TortureState g_torture;
+inline constexpr uint32_t kNoToken = 0xFFFF'FFFFu;
+inline constinit Atomic<uint32_t> g_token{kNoToken};
+
+void print_report(const BringupReport& report, const char* apic_name);
+[[noreturn]] void finish(bool ok);
+
+inline uint64_t next_random() {
+  uint64_t x = g_torture.rng;  // xorshift64 (Marsaglia 2003): reproducible from smp.seed
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return g_torture.rng = x;
+}
+
+inline uint32_t median(uint32_t* v, uint32_t n) {
+  for (uint32_t i = 1; i < n; ++i) {
+    const uint32_t key = v[i];
+    uint32_t j = i;
+    for (; j > 0 && v[j - 1] > key; --j) v[j] = v[j - 1];
+    v[j] = key;
+  }
+  return n == 0 ? 0 : v[n / 2];
+}
+
+// --- Handlers on the victim --------------------------------------------------------------
+
+// kOfflineVector: if our record says going_down, park for good (until a wake).
+inline void on_offline_request(platform::InterruptFrame&) {
+  lapic_eoi();  // before parking: CPU0 keeps its APIC across an NMI wake
+  CpuRecord* self = g_cpus.find_record(current_apic_id());
+  if (self == nullptr || self->load_state() != CpuState::kGoingDown) return;
+  if (!complete_offline(*self)) return;
+  // Wake the controller, which sleeps until we are offline.
+  const IpiCommand done = IpiCommand::fixed(ApicId{g_controller_apic.load(MemoryOrder::kAcquire)}, kWakeVector);
+  if (g_apic_mode == ApicMode::kX2Apic) (void)make_apic<ApicMode::kX2Apic>().send(done);
+  else (void)make_apic<ApicMode::kXApic>().send(done);
+  park_forever();  // APs: restarted by INIT/SIPI; CPU0: by NMI (on_nmi)
+}
+
+// kPingVector: prove we run on our own boot data, then answer.
+inline void on_ping(platform::InterruptFrame&) {
+  CpuRecord* self = g_cpus.find_record(current_apic_id());
+  if (self != nullptr) {
+    PerCpu& own = percpu_of(*self);
+    uint32_t bad = 0;
+    const uint64_t gs = x86_64::read_gs_base();
+    bad += gs != self->gs_base || reinterpret_cast<PerCpu*>(gs)->record != self;
+    const uint64_t rsp = x86_64::read_stack_pointer();
+    bad += rsp > self->stack_top || rsp <= self->stack_top - kStackBytes;
+    bad += x86_64::store_gdt().base != self->gdt_base;
+    bad += x86_64::store_idt().base != self->idt_base;
+    if (bad) own.check_failures.fetch_add(bad, MemoryOrder::kRelaxed);
+    own.pings.fetch_add(1, MemoryOrder::kRelease);
+  }
+  lapic_eoi();
+}
+
+// NMI: a pending wake for our own record enters the one entry path with that record (IRET
+// to record_entry_thunk with rsp = stack_top, rdi = record, interrupts off). Anything else
+// is an NMI we do not own: return.
+inline void on_nmi(platform::InterruptFrame& frame) {
+  CpuRecord* self = pending_nmi_wake(g_cpus, current_apic_id());
+  if (self == nullptr) return;
+  const CpuRecord* boot_data = self;
+  if (g_inject_stale_bootdata && self->is_firmware_bsp()) {
+    if (CpuRecord* stale = g_last_woken_ap.load(MemoryOrder::kAcquire)) boot_data = stale;
+  }
+  frame.rsp = boot_data->stack_top;
+  frame.rdi = reinterpret_cast<uint64_t>(self);
+  frame.rip = reinterpret_cast<uint64_t>(&x86_64::record_entry_thunk);
+  frame.rflags &= ~uint64_t{1u << 9};  // IF: the entry enables interrupts when it is ready
+}
+
+// --- The controller ------------------------------------------------------------------------
+
+template <class Pred>
+bool wait_until(Pred done, uint64_t timeout_us) {
+  KernelClock clock;
+  HaltWaiter waiter;
+  Deadline<KernelClock> deadline(clock, timeout_us);
+  while (!done()) {
+    if (deadline.expired()) return false;
+    waiter.wait();
+  }
+  return true;
+}
+
+inline bool victim_allowed(const CpuRecord& r, const CpuRecord& controller) {
+  if (&r == &controller || r.load_state() != CpuState::kOnline) return false;
+  if (g_config.torture_victim != SmpConfig::kAnyVictim) return r.index == g_config.torture_victim;
+  return g_config.torture_cpu0 || !r.is_firmware_bsp();
+}
+
+// A controller can be any online CPU but a fixed victim.
+inline bool controller_allowed(const CpuRecord& r, const CpuRecord&) {
+  return r.load_state() == CpuState::kOnline &&
+         (g_config.torture_victim == SmpConfig::kAnyVictim || r.index != g_config.torture_victim);
+}
+
+inline CpuRecord* pick(bool (*allowed)(const CpuRecord&, const CpuRecord&), const CpuRecord& me) {
+  uint32_t candidates = 0;
+  for (const auto& r : g_cpus) candidates += allowed(r, me);
+  if (candidates == 0) return nullptr;
+  uint32_t k = uint32_t(next_random() % candidates);
+  for (auto& r : g_cpus) {
+    if (allowed(r, me) && k-- == 0) return &r;
+  }
+  return nullptr;
+}
+
+[[noreturn]] inline void finish_torture() {
+  TortureState& t = g_torture;
+  platform::kprintf(
+      "SMPBOOT TORTURE cycles=%u failures=%u cpu0_cycles=%u offline_median_us=%u "
+      "online_median_us=%u\n",
+      t.cycles_done, t.failures, t.cpu0_cycles, median(t.offline_us, t.samples),
+      median(t.online_us, t.samples));
+  platform::kprintf("SMPBOOT NOTE torture init_to_bsp_refusals=%u seed=%lu\n", t.init_bsp_refusals,
+                    (unsigned long)g_config.seed);
+  t.bringup.failed = g_cpus.count_in(CpuState::kFailed);
+  t.bringup.online = g_cpus.count_in(CpuState::kOnline);
+  print_report(t.bringup, t.apic_name);
+  finish(t.bringup.error == Error::kNone && t.failures == 0 && t.bringup.failed == 0 &&
+         t.bringup.online == t.bringup.intended);
+}
+
+// One offline/online/check cycle with `me` as the controller, then the token moves on.
+template <ApicMode M>
+void torture_cycle(CpuRecord& me) {
+  TortureState& t = g_torture;
+  auto apic = make_apic<M>();
+  KernelClock clock;
+  HaltWaiter waiter;
+  g_controller_apic.store(me.apic_id, MemoryOrder::kRelease);
+  apic.start_periodic_timer(kTimerVector, g_timer_counts_per_ms);
+
+  CpuRecord* victim = t.cycles_done < t.cycles_target ? pick(victim_allowed, me) : nullptr;
+  if (victim == nullptr) {
+    apic.stop_timer();
+    finish_torture();
+  }
+  const bool cpu0 = victim->is_firmware_bsp();
+  bool ok = true;
+
+  // Offline: claim, interrupt, wait until it parked.
+  const uint64_t t0 = clock.now_us();
+  ok = begin_offline(*victim).ok();
+  if (ok) {
+    (void)apic.send(IpiCommand::fixed(victim->apic(), kOfflineVector));
+    ok = wait_offline(*victim, clock, waiter, 1'000'000).ok();
+  }
+  const uint64_t t1 = clock.now_us();
+
+  // Online: CPU0 must refuse INIT (typed error, record untouched), then wakes by NMI.
+  if (ok && cpu0) {
+    const Status init = wake_ap_init_sipi(apic, clock, *victim, g_start_page, g_config.resolve_delays());
+    if (init.error() == Error::kInitToBsp && victim->load_state() == CpuState::kOffline) {
+      ++t.init_bsp_refusals;
+    } else {
+      ok = false;
+    }
+  }
+  if (ok) {
+    if (!cpu0) g_last_woken_ap.store(victim, MemoryOrder::kRelease);
+    ok = bring_online(*victim, apic, clock, waiter, g_start_page, g_config.resolve_delays(),
+                      1'000'000).ok();
+  }
+  const uint64_t t2 = clock.now_us();
+
+  // Check: the victim answers an IPI, after checking its own GS base, stack, GDT and IDT.
+  if (ok) {
+    PerCpu& v = percpu_of(*victim);
+    const uint32_t pings = v.pings.load(MemoryOrder::kAcquire);
+    const uint32_t bad_before = v.check_failures.load(MemoryOrder::kAcquire);
+    (void)apic.send(IpiCommand::fixed(victim->apic(), kPingVector));
+    ok = wait_until([&] { return v.pings.load(MemoryOrder::kAcquire) != pings; }, 1'000'000) &&
+         v.check_failures.load(MemoryOrder::kAcquire) == bad_before;
+  }
+  if (!ok) {
+    ++t.failures;
+    platform::kprintf("SMPBOOT NOTE torture cycle=%u controller=%u victim=%u state=%s error=%s\n",
+                      t.cycles_done, me.index, victim->index, cpu_state_name(victim->load_state()),
+                      error_name(Error(victim->error)));
+  } else if (t.samples < TortureState::kMaxSamples) {
+    t.offline_us[t.samples] = uint32_t(t1 - t0);
+    t.online_us[t.samples] = uint32_t(t2 - t1);
+    ++t.samples;
+  }
+  ++t.cycles_done;
+  t.cpu0_cycles += cpu0;
+
+  // Hand the token to a random online CPU (possibly ourselves).
+  apic.stop_timer();
+  CpuRecord* next = pick(controller_allowed, me);
+  if (next == nullptr) next = &me;
+  g_token.store(next->index, MemoryOrder::kRelease);
+  if (next != &me) (void)apic.send(IpiCommand::fixed(next->apic(), kWakeVector));
+}
+
+[[noreturn]] inline void idle_loop(CpuRecord& self) {
+  for (;;) {
+    asm volatile("cli" ::: "memory");
+    if (g_token.load(MemoryOrder::kAcquire) == self.index && self.load_state() == CpuState::kOnline) {
+      if (g_apic_mode == ApicMode::kX2Apic) torture_cycle<ApicMode::kX2Apic>(self);
+      else torture_cycle<ApicMode::kXApic>(self);
+      continue;
+    }
+    NativeCpu{}.enable_interrupts_and_halt();
+  }
+}
+
+inline void install_hotplug_handlers() {
+  platform::set_handler(kOfflineVector, on_offline_request);
+  platform::set_handler(kPingVector, on_ping);
+  platform::set_handler(2, on_nmi);
+}
+
+}  // namespace kernel

@@ -1,0 +1,60 @@
+// Taking CPUs offline and bringing them back, any CPU controlling any other, CPU0 included.
+// Offline: the controller moves the victim online -> going_down and interrupts it; the victim,
+// in its handler, disables interrupts, moves going_down -> offline and parks. Online: the
+// controller picks the wake method from the victim's record (NMI for the firmware BSP,
+// INIT/SIPI/SIPI for every other CPU) and waits; either way the victim enters through
+// ap_entry with its own record. There is no per-method boot data anywhere.
+#pragma once
+
+#include "../concepts/clock.hpp"
+#include "../concepts/local_apic.hpp"
+#include "../core/result.hpp"
+#include "../percpu/cpu_table.hpp"
+#include "../wake/init_sipi.hpp"
+#include "../wake/nmi.hpp"
+#include "bringup.hpp"
+
+namespace smpboot {
+
+// Controller, step 1 of offline: claim the victim. The caller then interrupts it.
+inline Status begin_offline(CpuRecord& victim) noexcept {
+  return victim.transition(CpuState::kOnline, CpuState::kGoingDown);
+}
+
+// Victim, in its own context with interrupts disabled: done; the caller parks next.
+inline Status complete_offline(CpuRecord& self) noexcept {
+  return self.transition(CpuState::kGoingDown, CpuState::kOffline);
+}
+
+// Controller, step 2 of offline: wait until the victim parked; if it does not in time it is
+// marked failed (kCpuNeverOffline).
+template <Clock Clk, Waiter W>
+Status wait_offline(CpuRecord& victim, Clk& clock, W& waiter, uint64_t timeout_us) noexcept {
+  Deadline<Clk> deadline(clock, timeout_us);
+  while (victim.load_state() == CpuState::kGoingDown) {
+    if (deadline.expired()) {
+      if (victim.transition(CpuState::kGoingDown, CpuState::kFailed)) {
+        victim.fail(Error::kCpuNeverOffline);
+        return Error::kCpuNeverOffline;
+      }
+      break;
+    }
+    waiter.wait();
+  }
+  return victim.load_state() == CpuState::kOffline ? Status{} : Status{Error::kCpuNeverOffline};
+}
+
+// Controller: bring one offline (or failed) CPU back and wait until it is online. The wake
+// method follows from the record: NMI for the firmware BSP, INIT/SIPI/SIPI otherwise.
+template <LocalApic Apic, Clock Clk, Waiter W>
+Status bring_online(CpuRecord& victim, Apic& apic, Clk& clock, W& waiter, StartPage page,
+                    const WakeDelays& delays, uint64_t timeout_us) noexcept {
+  const Status woken = victim.is_firmware_bsp() ? wake_cpu_nmi(apic, clock, victim)
+                                                : wake_ap_init_sipi(apic, clock, victim, page, delays);
+  if (!woken) return woken;
+  detail::wait_for_one(victim, clock, waiter, timeout_us);
+  if (victim.load_state() == CpuState::kOnline) return {};
+  return Error(victim.error) == Error::kNone ? Error::kApNeverOnline : Error(victim.error);
+}
+
+}  // namespace smpboot

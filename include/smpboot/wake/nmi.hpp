@@ -1,0 +1,46 @@
+// Waking a parked CPU with an NMI: the wake method for CPU0, the firmware BSP, which must never
+// get INIT (INIT sends it back into the firmware; measured in QEMU and Bochs: the machine is
+// lost). A CPU parked in `cli; hlt` still takes NMIs (Intel SDM Vol. 3A "Nonmaskable
+// Interrupt (NMI)": NMIs are not blocked by IF). Its NMI handler asks pending_nmi_wake() for
+// its own record and, if a wake is pending, enters the *same* entry path as every AP: the
+// record's stack, then record->entry(record) (see enter_record_entry in arch/x86_64/).
+#pragma once
+
+#include "../concepts/clock.hpp"
+#include "../concepts/local_apic.hpp"
+#include "../core/result.hpp"
+#include "../percpu/cpu_table.hpp"
+
+namespace smpboot {
+
+// Marks the wake in the record first (release), then sends the NMI, so the target's handler
+// (acquire) sees the pending wake whenever it sees the NMI.
+template <LocalApic Apic, Clock Clk>
+Status wake_cpu_nmi(Apic& apic, Clk& clock, CpuRecord& record) noexcept {
+  const CpuState from = record.load_state();
+  if (from != CpuState::kOffline && from != CpuState::kFailed) return Error::kIllegalTransition;
+  record.wake_pending.store(1, MemoryOrder::kRelease);
+  if (Status s = record.transition(from, CpuState::kKicked); !s) {
+    record.wake_pending.store(0, MemoryOrder::kRelaxed);
+    return s;
+  }
+  record.kick_us = clock.now_us();
+  if (Status s = apic.send(IpiCommand::nmi(record.apic())); !s) {
+    record.fail(s.error());
+    (void)record.transition(CpuState::kKicked, CpuState::kFailed);
+    return s;
+  }
+  return {};
+}
+
+// In the NMI handler of the CPU whose APIC ID is `self`: its record if a wake is pending for
+// it, else nullptr (an unrelated NMI: the handler just returns).
+template <uint32_t N>
+CpuRecord* pending_nmi_wake(CpuTable<N>& table, ApicId self) noexcept {
+  CpuRecord* r = table.find_record(self);
+  if (r == nullptr) return nullptr;
+  if (r->wake_pending.load(MemoryOrder::kAcquire) == 0) return nullptr;
+  return r->load_state() == CpuState::kKicked ? r : nullptr;
+}
+
+}  // namespace smpboot
