@@ -44,6 +44,10 @@ inline constinit SmpConfig g_config;
 inline constinit ApicMode g_apic_mode = ApicMode::kXApic;
 inline constinit uint64_t g_lapic_base = 0xFEE0'0000;
 inline constinit Atomic<uint32_t> g_controller_apic{0};  // who waits: gets "online" IPIs
+// How many CPUs the waiting controller still waits for. Only the CPU that takes it to zero
+// (or below) wakes the controller: one IPI per wait instead of one per AP, so 255 APs
+// coming online do not wake the BSP 255 times.
+inline constinit Atomic<int32_t> g_online_awaited{1};
 inline constinit uint32_t g_timer_counts_per_ms = 0;
 inline constinit StartPage g_start_page;
 
@@ -119,6 +123,7 @@ struct KernelApPlatform {
     return true;
   }
   static void announce_online(CpuRecord&) noexcept {
+    if (g_online_awaited.fetch_add(-1, MemoryOrder::kAcqRel) > 1) return;
     auto apic = make_apic<M>();
     (void)apic.send(IpiCommand::fixed(ApicId{g_controller_apic.load(MemoryOrder::kAcquire)},
                                       kWakeVector));

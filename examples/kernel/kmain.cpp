@@ -150,6 +150,9 @@ template <ApicMode M>
   apic.start_periodic_timer(kTimerVector, g_timer_counts_per_ms ? g_timer_counts_per_ms : 100000);
   KernelClock kclock;
   HaltWaiter waiter;
+  // Serial mode waits for one AP at a time: every AP wakes the BSP.
+  g_online_awaited.store(options.mode == BringupMode::kSerial ? 1 : int32_t(g_cpus.size()) - 1,
+                         MemoryOrder::kRelease);
   const BringupReport report = bring_up_aps(g_cpus, apic, kclock, waiter, *page, options);
   apic.stop_timer();
   if (g_config.torture == 0) {

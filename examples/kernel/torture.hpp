@@ -196,6 +196,7 @@ void torture_cycle(CpuRecord& me) {
   }
   if (ok) {
     if (!cpu0) g_last_woken_ap.store(victim, MemoryOrder::kRelease);
+    g_online_awaited.store(1, MemoryOrder::kRelease);
     ok = bring_online(*victim, apic, clock, waiter, g_start_page, g_config.resolve_delays(),
                       1'000'000).ok();
   }

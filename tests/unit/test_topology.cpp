@@ -164,6 +164,19 @@ TEST_CASE("decode_topology: Bochs-like per-level shifts (SMT 1, Core 1) keep fie
   for (uint32_t id = 0; id < 64; ++id) check_reassembles(t, id);
 }
 
+TEST_CASE("decode_topology: a shift that shrinks at a higher level does not narrow the package") {
+  // Junk seen under emulation: the package shift is the widest seen, not the last one.
+  FakeCpuid c;
+  set_vendor(c, "GenuineIntel", 0x1F);
+  set_level(c, 0x1F, 0, kSmt, 1, 2);
+  set_level(c, 0x1F, 1, kCore, 4, 16);
+  set_level(c, 0x1F, 2, kModule, 3, 8);
+  const Topology t = decode_topology(c);
+  CHECK(t.smt_shift == 1);
+  CHECK(t.package_shift == 4);
+  for (uint32_t id = 0; id < 64; ++id) check_reassembles(t, id);
+}
+
 TEST_CASE("decode_topology: a Core level first and no SMT level means no SMT bits") {
   FakeCpuid c;
   set_vendor(c, "GenuineIntel", 0x0B);

@@ -65,6 +65,23 @@ TEST_CASE("ticks_to_us golden values") {
   CHECK(mhz1.ticks_to_us(123'456'789) == 123'456'789);
 }
 
+TEST_CASE("us_to_ticks_ceil rounds a duration up to whole ticks") {
+  __extension__ typedef unsigned __int128 wide;
+  const uint64_t rates[] = {1'000'000, 14'318'180, 2'500'000'000, 3'000'000'000, 5'123'456'789};
+  const uint64_t durations[] = {0, 1, 7, 999'999, 1'000'000, 1'000'001, 10'000, 123'456'789'012};
+  for (uint64_t hz : rates) {
+    const TscClock<FakeCpu> clock{FakeCpu{}, hz};
+    for (uint64_t us : durations) {
+      CAPTURE(hz);
+      CAPTURE(us);
+      const wide exact = (wide{us} * hz + 999'999u) / 1'000'000u;
+      CHECK(clock.us_to_ticks_ceil(us) == uint64_t(exact));
+    }
+  }
+  const TscClock<FakeCpu> pit{FakeCpu{}, 14'318'180};
+  CHECK(pit.us_to_ticks_ceil(1) == 15);  // 14.31818 ticks
+}
+
 TEST_CASE("a zero frequency is treated as 1 Hz instead of dividing by zero") {
   const TscClock<FakeCpu> clock{FakeCpu{}, 0};
   CHECK(clock.tsc_hz() == 1);

@@ -178,3 +178,33 @@ TEST_CASE("x2APIC MSR numbers are 0x800 + (xAPIC offset >> 4)") {
   CHECK(msr::kId == 0x800 + (smpboot::xapic_reg::kId >> 4));
   CHECK(msr::kEoi == 0x800 + (smpboot::xapic_reg::kEoi >> 4));
 }
+
+TEST_CASE("the APIC timer through MSRs 0x83E, 0x832, 0x838 (initial count last)") {
+  FakeMsrState state;
+  X2Apic<FakeMsr> apic{FakeMsr{state}};
+  SUBCASE("periodic") {
+    apic.start_periodic_timer(0xEC, 100'000);
+    CHECK(trace(state.log) ==
+          "W 83E 0000000000000003\n"
+          "W 832 00000000000200EC\n"
+          "W 838 00000000000186A0\n");
+  }
+  SUBCASE("one-shot") {
+    apic.start_one_shot_timer(0xEC, 5);
+    CHECK(trace(state.log) ==
+          "W 83E 0000000000000003\n"
+          "W 832 00000000000000EC\n"
+          "W 838 0000000000000005\n");
+  }
+  SUBCASE("stop") {
+    apic.stop_timer();
+    CHECK(trace(state.log) ==
+          "W 832 0000000000010000\n"
+          "W 838 0000000000000000\n");
+  }
+  SUBCASE("current count is MSR 0x839") {
+    state.set(0x839, 77);
+    CHECK(apic.timer_current_count() == 77);
+    CHECK(trace(state.log) == "R 839 000000000000004D\n");
+  }
+}

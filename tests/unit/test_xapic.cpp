@@ -291,3 +291,35 @@ TEST_CASE("shorthand IPIs ignore the destination field") {
         "W 300 000C4608\n"
         "R 300 000C4608\n");
 }
+
+TEST_CASE("the APIC timer: divide, LVT, then the initial count that starts it (SDM 11.5.4)") {
+  // Divide configuration 0011b = divide by 16; LVT timer mode bits 18:17 (01b periodic),
+  // mask bit 16. Writing the initial count starts the count-down, so it goes last.
+  FakeMmioState mmio;
+  XApic<FakeMmio> apic{FakeMmio{mmio}};
+  SUBCASE("periodic") {
+    apic.start_periodic_timer(0xEC, 100'000);
+    CHECK(trace(mmio.log) ==
+          "W 3E0 00000003\n"
+          "W 320 000200EC\n"
+          "W 380 000186A0\n");
+  }
+  SUBCASE("one-shot") {
+    apic.start_one_shot_timer(0xEC, 5);
+    CHECK(trace(mmio.log) ==
+          "W 3E0 00000003\n"
+          "W 320 000000EC\n"
+          "W 380 00000005\n");
+  }
+  SUBCASE("stop: mask the LVT entry and zero the initial count") {
+    apic.stop_timer();
+    CHECK(trace(mmio.log) ==
+          "W 320 00010000\n"
+          "W 380 00000000\n");
+  }
+  SUBCASE("current count is read from 0x390") {
+    mmio.regs[0x390 / 4] = 1234;
+    CHECK(apic.timer_current_count() == 1234);
+    CHECK(trace(mmio.log) == "R 390 000004D2\n");
+  }
+}
