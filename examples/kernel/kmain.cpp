@@ -96,7 +96,9 @@ template <ApicMode M>
   apic.software_enable(kSpuriousVector);
 
   // Step 1: the table, BSP first, then every enabled MADT CPU up to smp.maxcpus.
-  const MadtCpuCensus census = add_cpus_from_madt(g_cpus, madt, bsp_id, g_config.max_cpus);
+  NativeCpuid cpuid;
+  const Topology topology = decode_topology(cpuid);  // primaries before SMT siblings
+  const MadtCpuCensus census = add_cpus_from_madt(g_cpus, madt, bsp_id, g_config.max_cpus, &topology);
   if (census.walk_error != Error::kNone) {
     platform::kprintf("SMPBOOT NOTE madt_error=%s (CPUs listed before it are used)\n",
                       error_name(census.walk_error));

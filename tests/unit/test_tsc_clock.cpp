@@ -66,7 +66,6 @@ TEST_CASE("ticks_to_us golden values") {
 }
 
 TEST_CASE("us_to_ticks_ceil rounds a duration up to whole ticks") {
-  __extension__ typedef unsigned __int128 wide;
   const uint64_t rates[] = {1'000'000, 14'318'180, 2'500'000'000, 3'000'000'000, 5'123'456'789};
   const uint64_t durations[] = {0, 1, 7, 999'999, 1'000'000, 1'000'001, 10'000, 123'456'789'012};
   for (uint64_t hz : rates) {
@@ -74,7 +73,7 @@ TEST_CASE("us_to_ticks_ceil rounds a duration up to whole ticks") {
     for (uint64_t us : durations) {
       CAPTURE(hz);
       CAPTURE(us);
-      const wide exact = (wide{us} * hz + 999'999u) / 1'000'000u;
+      const u128 exact = (u128{us} * hz + 999'999u) / 1'000'000u;
       CHECK(clock.us_to_ticks_ceil(us) == uint64_t(exact));
     }
   }

@@ -21,37 +21,49 @@ concept ApPlatform = requires(CpuRecord& r) {
   { P::now_us() } noexcept -> SameAs<uint64_t>;
   // The kernel's per-CPU setup (APIC mode and enable, timers, ...); false = this CPU failed.
   { P::cpu_setup(r) } noexcept -> SameAs<bool>;
-  // Tell whoever waits (e.g. an IPI to the BSP); then run the CPU's idle loop, never return.
+  // Tell whoever waits (e.g. an IPI to the controller).
   { P::announce_online(r) } noexcept -> SameAs<void>;
+  // The CPU's life while online. A kernel's usually never returns (it parks from inside when
+  // it goes offline); returning means "this CPU went offline" and ends ap_main.
   { P::run(r) } noexcept -> SameAs<void>;
-  // Stop this CPU for good (cli; hlt loop) without touching shared state.
+  // Stop this CPU for good (cli; hlt loop) without touching shared state. Never returns.
   { P::park(r) } noexcept -> SameAs<void>;
 };
 
+enum class ApExit : uint8_t {
+  kLate,         // the record was no longer "kicked": the controller gave up on this CPU
+  kSetupFailed,  // cpu_setup said no; the record is failed
+  kNotOnline,    // someone moved the record between alive and online
+  kWentOffline,  // run() returned
+};
+
+// The state walk of one wake, on the woken CPU, already on the record's stack. Returns why
+// the CPU stopped running kernel code; the caller parks it (ap_entry) or, in a simulator,
+// goes back to waiting for the next wake.
 template <ApPlatform P>
-[[noreturn]] void ap_entry(CpuRecord* self) noexcept {
+ApExit ap_main(CpuRecord* self) noexcept {
   P::install_cpu_state(*self);
   const uint64_t alive_us = P::now_us();
-  if (!self->transition(CpuState::kKicked, CpuState::kAlive)) {
-    P::park(*self);
-    __builtin_unreachable();
-  }
+  if (!self->transition(CpuState::kKicked, CpuState::kAlive)) return ApExit::kLate;
   self->alive_us = alive_us;
   if (!P::cpu_setup(*self)) {
     (void)self->transition(CpuState::kAlive, CpuState::kFailed);
-    P::announce_online(*self);
-    P::park(*self);
-    __builtin_unreachable();
+    P::announce_online(*self);  // wake the controller: it sees `failed` at once
+    return ApExit::kSetupFailed;
   }
   self->online_us = P::now_us();
   ++self->wake_count;
   self->wake_pending.store(0, MemoryOrder::kRelease);
-  if (!self->transition(CpuState::kAlive, CpuState::kOnline)) {
-    P::park(*self);
-    __builtin_unreachable();
-  }
+  if (!self->transition(CpuState::kAlive, CpuState::kOnline)) return ApExit::kNotOnline;
   P::announce_online(*self);
   P::run(*self);
+  return ApExit::kWentOffline;
+}
+
+// The entry every wake path calls: record->entry(record) on record->stack_top.
+template <ApPlatform P>
+[[noreturn]] void ap_entry(CpuRecord* self) noexcept {
+  (void)ap_main<P>(self);
   P::park(*self);
   __builtin_unreachable();
 }

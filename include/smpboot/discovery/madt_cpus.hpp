@@ -10,6 +10,7 @@
 #include "../core/types.hpp"
 #include "../percpu/cpu_table.hpp"
 #include "madt.hpp"
+#include "topology.hpp"
 
 namespace smpboot {
 
@@ -26,17 +27,31 @@ struct MadtCpuCensus {
 };
 
 // Adds the BSP first, then every other enabled CPU in table order, up to `max_cpus` in total.
+// With a known topology, primary threads (SMT ID 0) come before their SMT siblings, so a
+// max_cpus limit keeps one thread per core first, as Linux does ("primary threads first").
 template <uint32_t Capacity>
 MadtCpuCensus add_cpus_from_madt(CpuTable<Capacity>& table, const Madt& madt, ApicId bsp,
-                                 uint32_t max_cpus = Capacity) noexcept {
+                                 uint32_t max_cpus = Capacity,
+                                 const Topology* topology = nullptr) noexcept {
   MadtCpuCensus census;
   if (max_cpus == 0) max_cpus = 1;  // the BSP always runs
   if (!table.find(bsp) && table.add(bsp)) ++census.added;
   // A second pass over the entries seen so far finds duplicates without any extra storage.
-  const Status walk = madt.for_each_cpu([&](const MadtCpuEntry& e) {
-    if (e.placeholder()) { ++census.placeholders; return; }
+  // Pass 0 counts everything and adds primaries (or everyone without a topology); pass 1
+  // adds the SMT siblings.
+  const bool two_passes = topology != nullptr && topology->smt_shift > 0;
+  auto wanted_in_pass = [&](ApicId id, int pass) {
+    if (!two_passes) return pass == 0;
+    return topology->is_primary_thread(id) == (pass == 0);
+  };
+  Status walk;
+  for (int pass = 0; pass < (two_passes ? 2 : 1); ++pass) {
+  walk = madt.for_each_cpu([&](const MadtCpuEntry& e) {
+    if (e.placeholder()) { census.placeholders += pass == 0; return; }
     if (!e.enabled()) {
-      if (e.online_capable()) ++census.online_capable; else ++census.disabled;
+      if (pass == 0) {
+        if (e.online_capable()) ++census.online_capable; else ++census.disabled;
+      }
       return;
     }
     bool seen_before = false;
@@ -44,12 +59,14 @@ MadtCpuCensus add_cpus_from_madt(CpuTable<Capacity>& table, const Madt& madt, Ap
       if (earlier.index < e.index && earlier.enabled() && !earlier.placeholder() &&
           earlier.apic_id == e.apic_id) seen_before = true;
     });
-    if (seen_before) { ++census.duplicates; return; }
-    ++census.enabled;
+    if (seen_before) { census.duplicates += pass == 0; return; }
+    if (pass == 0) ++census.enabled;
     if (e.apic_id == bsp) { census.bsp_in_madt = true; return; }
+    if (!wanted_in_pass(e.apic_id, pass)) return;
     if (table.size() >= max_cpus) { ++census.not_added; return; }
     if (table.add(e.apic_id)) ++census.added; else ++census.not_added;
   });
+  }
   census.walk_error = walk.error();
   if (!census.bsp_in_madt) ++census.enabled;
   return census;
