@@ -153,6 +153,8 @@ TEST_CASE("enable_apic_mode enables a globally disabled APIC") {
 }
 
 TEST_CASE("enable_apic_mode refuses x2APIC -> xAPIC (SDM 11.12.5: needs a disable first)") {
+  // "A transition from the x2APIC mode to xAPIC mode is not valid, and the corresponding WRMSR
+  // to the IA32_APIC_BASE MSR causes a general-protection exception": so no write at all.
   FakeMsrState msrs;
   msrs.set(kApicBaseMsr, kDefaultBase | kEn | kExtd);
   FakeMsr msr{msrs};

@@ -1,0 +1,137 @@
+// Everything a kernel's SMP bringup instantiates from smpboot, with the native providers:
+// both APIC policies, the MADT walker, the CPU table, the BSP protocol and the AP entry. It is
+// linked, never run: with no C++ runtime in the link, any hidden need for one (__cxa_*,
+// operator new, unwinding, libgcc helpers, static constructors) is left undefined or visible.
+#include <smpboot/smpboot.hpp>
+#include <smpboot/arch/x86_64/native.hpp>
+
+using namespace smpboot;
+
+namespace {
+
+constexpr uint32_t kMaxCpus = 64;
+constexpr uint32_t kStackBytes = 4096;
+constexpr uint64_t kTrampolinePhys = 0x8000;  // SIPI vector 0x08
+
+constinit CpuTable<kMaxCpus> cpus;
+alignas(16) constinit uint8_t stacks[kMaxCpus][kStackBytes];
+constinit volatile uint32_t cpus_online = 0;
+
+// A MADT as firmware lays it out (ACPI 6.5, 5.2.12): the header, four enabled Local APIC
+// entries (APIC IDs 0-3) and one Local x2APIC entry (APIC ID 0x100, which xAPIC mode cannot
+// address), with a valid checksum, so Madt::parse's checks all run.
+struct MadtImage {
+  static constexpr uint32_t kXApicCpus = 4;
+  static constexpr uint32_t kLength =
+      madt::kMadtFixedLength + kXApicCpus * madt::kLocalApicLength + madt::kLocalX2ApicLength;
+  uint8_t bytes[kLength];
+};
+
+constexpr void put32(uint8_t* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = uint8_t(v >> (8 * i));
+}
+
+constexpr MadtImage make_madt() {
+  MadtImage m{};
+  uint8_t* b = m.bytes;
+  b[0] = 'A', b[1] = 'P', b[2] = 'I', b[3] = 'C';
+  put32(b + madt::kOffsetLength, MadtImage::kLength);
+  b[madt::kOffsetRevision] = 5;
+  put32(b + madt::kOffsetLocalApicAddress, 0xFEE0'0000);
+  put32(b + madt::kOffsetFlags, 1);  // PCAT_COMPAT
+  uint32_t at = madt::kMadtFixedLength;
+  for (uint8_t id = 0; id < MadtImage::kXApicCpus; ++id, at += madt::kLocalApicLength) {
+    b[at] = uint8_t(madt::SubtableType::kLocalApic);
+    b[at + 1] = madt::kLocalApicLength;
+    b[at + 2] = id;  // ACPI processor UID
+    b[at + 3] = id;  // APIC ID
+    put32(b + at + 4, madt::kFlagEnabled);
+  }
+  b[at] = uint8_t(madt::SubtableType::kLocalX2Apic);
+  b[at + 1] = madt::kLocalX2ApicLength;
+  put32(b + at + 4, 0x100);  // x2APIC ID
+  put32(b + at + 8, madt::kFlagEnabled);
+  put32(b + at + 12, 0x100);  // ACPI processor UID
+  uint8_t sum = 0;
+  for (uint8_t byte : m.bytes) sum = uint8_t(sum + byte);
+  b[9] = uint8_t(-sum);  // the header checksum byte: all bytes sum to 0
+  return m;
+}
+
+constexpr MadtImage kMadt = make_madt();
+
+// A kernel's own Clock and Waiter, the smallest that satisfy the concepts. The TSC rate is
+// assumed (1 GHz) where a real kernel calibrates it (see time/tsc_clock.hpp).
+struct AssumedTscClock {
+  x86_64::NativeCpu cpu;
+  uint64_t now_us() noexcept { return cpu.read_tsc() / 1000; }
+  void delay_us(uint64_t us) noexcept {
+    const uint64_t end = now_us() + us;
+    while (now_us() < end) cpu.pause();
+  }
+};
+static_assert(Clock<AssumedTscClock>);
+
+struct PauseWaiter {
+  void wait() noexcept { x86_64::NativeCpu{}.pause(); }
+};
+static_assert(Waiter<PauseWaiter>);
+
+// What ap_entry needs from the kernel: nothing to install here (one flat address space),
+// and an online AP sleeps.
+struct ConsumerAp {
+  static void install_cpu_state(CpuRecord&) noexcept {}
+  static uint64_t now_us() noexcept { return AssumedTscClock{}.now_us(); }
+  static bool cpu_setup(CpuRecord&) noexcept { return true; }
+  static void announce_online(CpuRecord&) noexcept {}
+  static void run(CpuRecord&) noexcept {
+    for (;;) x86_64::NativeCpu{}.enable_interrupts_and_halt();
+  }
+  static void park(CpuRecord&) noexcept {
+    x86_64::NativeCpu cpu;
+    cpu.disable_interrupts();
+    for (;;) cpu.halt();
+  }
+};
+static_assert(ApPlatform<ConsumerAp>);
+
+// Steps 1 and 3-5 of bringup.hpp for one APIC policy; returns how many CPUs are online.
+template <LocalApic Apic>
+uint32_t start_cpus(Apic& apic, bool firmware_bsp, BringupMode mode) {
+  auto madt = Madt::parse(kMadt.bytes, sizeof kMadt.bytes);
+  if (!madt) return 1;
+  const MadtCpuCensus census = add_cpus_from_madt(cpus, *madt, apic.id());
+  for (CpuRecord& cpu : cpus) {
+    cpu.stack_top = reinterpret_cast<uint64_t>(stacks[cpu.index] + kStackBytes);
+    cpu.entry = reinterpret_cast<uint64_t>(&ap_entry<ConsumerAp>);
+  }
+  // A real kernel gets the start page from install_trampoline after copying the blob there.
+  const auto page = StartPage::from_phys(kTrampolinePhys);
+  AssumedTscClock clock;
+  PauseWaiter waiter;
+  if (!page || !mark_bsp_online(cpus[0], clock.now_us(), firmware_bsp)) return 1;
+  const BringupReport report =
+      bring_up_aps(cpus, apic, clock, waiter, *page,
+                   {.mode = mode, .delays = kModernDelays,
+                    .broadcast_safe = broadcast_is_safe(census)});
+  return report.online;
+}
+
+}  // namespace
+
+// The ELF entry point (-e consumer_main). The APIC mode is decided once, here, and each
+// branch instantiates the whole protocol for its policy.
+extern "C" [[noreturn]] void consumer_main() {
+  x86_64::NativeMsr msr;
+  const ApicBase base = read_apic_base(msr);
+  if (base.x2apic()) {
+    X2Apic<x86_64::NativeMsr> apic(msr);
+    cpus_online = start_cpus(apic, base.is_bsp(), BringupMode::kParallel);
+  } else {
+    // The APIC page is assumed identity-mapped, as in the example kernel.
+    XApic<x86_64::NativeMmio> apic(x86_64::NativeMmio(uintptr_t(base.base_phys())));
+    cpus_online = start_cpus(apic, base.is_bsp(), BringupMode::kSerial);
+  }
+  ConsumerAp::park(cpus[0]);
+  __builtin_unreachable();
+}

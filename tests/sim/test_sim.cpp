@@ -1,0 +1,419 @@
+// Scenarios of the host SMP simulator: smpboot's real bringup and hotplug protocols with one
+// thread per CPU, at CPU counts no emulator here reaches, and with faults injected on purpose.
+// Every fault scenario asserts the outcome the library promises (a typed error or a failed
+// CPU, never a hang), so each would fail if the library mishandled it.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <set>
+
+#include "sim_machine.hpp"
+
+using namespace sim;
+
+namespace {
+
+enum class IdPattern { kDense, kSparse };
+
+// Register APIC IDs: dense 0..n-1, or sparse 32-bit IDs (x2APIC only).
+std::vector<CpuConfig> make_cpus(uint32_t n, IdPattern pattern) {
+  std::vector<CpuConfig> cpus(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    cpus[i].register_id = pattern == IdPattern::kDense ? i : (i == 0 ? 0 : 0x10000u + i * 37u);
+    set_cpuid_ids(cpus[i], cpus[i].register_id, true);
+  }
+  return cpus;
+}
+
+// A MADT listing `ids` (type 0 below 255, type 9 otherwise), enabled unless in `disabled`.
+std::vector<uint8_t> make_madt(const std::vector<uint32_t>& ids, const std::set<uint32_t>& disabled = {}) {
+  std::vector<uint8_t> t(44, 0);
+  std::memcpy(t.data(), "APIC", 4);
+  t[8] = 5;
+  auto put32 = [&](size_t at, uint32_t v) { for (int i = 0; i < 4; ++i) t[at + i] = uint8_t(v >> (8 * i)); };
+  put32(36, 0xFEE00000);
+  uint32_t uid = 0;
+  for (uint32_t id : ids) {
+    const uint32_t flags = disabled.count(id) ? 0 : 1;
+    if (id < 255) {
+      t.insert(t.end(), {0, 8, uint8_t(uid), uint8_t(id), uint8_t(flags), 0, 0, 0});
+    } else {
+      const size_t at = t.size();
+      t.resize(at + 16, 0);
+      t[at] = 9;
+      t[at + 1] = 16;
+      put32(at + 4, id);
+      put32(at + 8, flags);
+      put32(at + 12, uid);
+    }
+    ++uid;
+  }
+  put32(4, uint32_t(t.size()));
+  uint8_t sum = 0;
+  for (uint8_t b : t) sum = uint8_t(sum + b);
+  t[9] = uint8_t(-sum);
+  return t;
+}
+
+std::vector<uint32_t> register_ids(Machine& m) {
+  std::vector<uint32_t> ids;
+  for (uint32_t i = 0; i < m.size(); ++i) ids.push_back(m.cpu(i).config.register_id);
+  return ids;
+}
+
+struct Bringup {
+  BringupReport report;
+  MadtCpuCensus census;
+  Status setup;
+};
+
+// What a kernel's BSP does, on the simulated BSP: table from the MADT, records, bringup.
+Bringup bring_up(Machine& m, BringupOptions options, std::vector<uint8_t> madt_bytes = {},
+                 uint32_t max_cpus = kCapacity, const Topology* topology = nullptr) {
+  if (madt_bytes.empty()) madt_bytes = make_madt(register_ids(m));
+  Bringup out;
+  m.run_on_bsp([&] {
+    auto madt = Madt::parse(madt_bytes.data(), madt_bytes.size());
+    REQUIRE(madt.ok());
+    m.with_apic(t_cpu, [&](auto& apic) {
+      const ApicId bsp = apic.id();
+      out.census = add_cpus_from_madt(m.table(), *madt, bsp, max_cpus, topology);
+      m.prepare_records();
+      g_controller_id.store(bsp.value);
+      (void)mark_bsp_online(m.table()[0], SimClock{}.now_us(), true);
+      SimClock clock;
+      SimWaiter waiter;
+      const auto page = StartPage::from_phys(0x8000).value();
+      out.report = bring_up_aps(m.table(), apic, clock, waiter, page, options);
+      return 0;
+    });
+  });
+  return out;
+}
+
+BringupOptions options_for(BringupMode mode, uint64_t timeout_us = 5'000'000) {
+  BringupOptions o;
+  o.mode = mode;
+  o.delays = kModernDelays;
+  o.delays.after_sipi_us = 0;
+  o.timeout_us = timeout_us;
+  o.broadcast_safe = true;
+  return o;
+}
+
+void require_all_online(Machine& m, const BringupReport& r) {
+  REQUIRE(r.error == Error::kNone);
+  REQUIRE(r.failed == 0);
+  REQUIRE(r.online == m.table().size());
+  for (const auto& rec : m.table()) {
+    CHECK(rec.load_state() == CpuState::kOnline);
+    if (rec.index != 0) CHECK(rec.wake_count == 1);
+  }
+  for (uint32_t i = 1; i < m.size(); ++i) CHECK(m.cpu(i).trampoline_entries.load() == 1);
+}
+
+}  // namespace
+
+TEST_CASE("bringup: every CPU comes up once, in every mode, dense and sparse IDs", "[sim][bringup]") {
+  const auto mode = GENERATE(BringupMode::kSerial, BringupMode::kParallel, BringupMode::kBroadcast);
+  const auto pattern = GENERATE(IdPattern::kDense, IdPattern::kSparse);
+  const uint32_t n = GENERATE(1u, 2u, 64u, 255u, 1024u);
+  if (pattern == IdPattern::kDense && n > 255) return;    // xAPIC addresses 0..254 only
+  if (mode == BringupMode::kSerial && n > 255) return;    // covered at 255; keeps the suite fast
+  CAPTURE(bringup_mode_name(mode), pattern == IdPattern::kSparse, n);
+  Machine::Options o;
+  o.apic = pattern == IdPattern::kSparse ? Machine::Mode::kX2Apic : Machine::Mode::kXApic;
+  Machine m(make_cpus(n, pattern), o);
+  const auto b = bring_up(m, options_for(mode));
+  require_all_online(m, b.report);
+  CHECK(b.report.intended == n);
+}
+
+TEST_CASE("bringup with the CPUID chain as the ID source", "[sim][ids]") {
+  Machine::Options o;
+  o.id_source = TrampolineIdSource::kCpuidChain;
+  Machine m(make_cpus(16, IdPattern::kDense), o);
+  require_all_online(m, bring_up(m, options_for(BringupMode::kParallel)).report);
+}
+
+TEST_CASE("a dead AP is reported failed, the boot goes on, and a later kick succeeds", "[sim][fault]") {
+  auto cpus = make_cpus(8, IdPattern::kDense);
+  cpus[3].faults.dead = true;
+  Machine m(cpus, {});
+  const auto b = bring_up(m, options_for(BringupMode::kParallel, 200'000));
+  CHECK(b.report.failed == 1);
+  CHECK(b.report.online == 7);
+  const CpuRecord* dead = m.table().find_record(ApicId{3});
+  REQUIRE(dead != nullptr);
+  CHECK(dead->load_state() == CpuState::kFailed);
+  CHECK(Error(dead->error) == Error::kApNeverAlive);
+
+  m.cpu(3).config.faults.dead = false;  // the CPU recovers; a retry wakes only failed CPUs
+  BringupReport retry;
+  m.run_on_bsp([&] {
+    m.with_apic(t_cpu, [&](auto& apic) {
+      SimClock clock;
+      SimWaiter waiter;
+      retry = bring_up_aps(m.table(), apic, clock, waiter, StartPage::from_phys(0x8000).value(),
+                           options_for(BringupMode::kParallel));
+      return 0;
+    });
+  });
+  CHECK(retry.online == 8);
+  CHECK(retry.failed == 0);
+  CHECK(m.cpu(5).trampoline_entries.load() == 1);  // online CPUs were not woken again
+}
+
+TEST_CASE("a slow AP that arrives after the timeout parks itself and stays failed", "[sim][fault]") {
+  auto cpus = make_cpus(4, IdPattern::kDense);
+  cpus[2].faults.entry_delay_us = 300'000;
+  Machine m(cpus, {});
+  const auto b = bring_up(m, options_for(BringupMode::kParallel, 50'000));
+  CHECK(b.report.failed == 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));  // let it arrive late
+  const CpuRecord* slow = m.table().find_record(ApicId{2});
+  CHECK(slow->load_state() == CpuState::kFailed);
+  CHECK(Error(slow->error) == Error::kApNeverAlive);
+  CHECK(m.cpu(2).trampoline_entries.load() == 1);
+  CHECK(slow->wake_count == 0);
+}
+
+TEST_CASE("a lost first SIPI is covered by the second; losing both fails the AP", "[sim][fault]") {
+  const uint32_t lost = GENERATE(1u, 2u);
+  auto cpus = make_cpus(4, IdPattern::kDense);
+  cpus[1].faults.drop_sipis = lost;
+  Machine m(cpus, {});
+  const auto mode = GENERATE(BringupMode::kSerial, BringupMode::kParallel);
+  const auto b = bring_up(m, options_for(mode, 100'000));
+  const CpuRecord* r = m.table().find_record(ApicId{1});
+  if (lost == 1) {
+    CHECK(r->load_state() == CpuState::kOnline);
+    CHECK(b.report.failed == 0);
+  } else {
+    CHECK(r->load_state() == CpuState::kFailed);
+    CHECK(b.report.failed == 1);
+  }
+}
+
+TEST_CASE("a duplicate SIPI starts the AP only once", "[sim][fault]") {
+  Machine m(make_cpus(4, IdPattern::kDense), {});
+  require_all_online(m, bring_up(m, options_for(BringupMode::kSerial)).report);
+  for (uint32_t i = 1; i < 4; ++i) {
+    CHECK(m.cpu(i).sipis_received.load() >= 1);
+    CHECK(m.cpu(i).trampoline_entries.load() == 1);
+  }
+}
+
+TEST_CASE("INIT is never sent to a CPU that is running, nor to the BSP", "[sim][fault]") {
+  Machine m(make_cpus(4, IdPattern::kDense), {});
+  require_all_online(m, bring_up(m, options_for(BringupMode::kParallel)).report);
+  const uint64_t ipis = m.ipis_sent.load();
+  m.run_on_bsp([&] {
+    m.with_apic(t_cpu, [&](auto& apic) {
+      SimClock clock;
+      const auto page = StartPage::from_phys(0x8000).value();
+      CHECK(wake_ap_init_sipi(apic, clock, m.table()[2], page, kModernDelays).error() ==
+            Error::kIllegalTransition);
+      CHECK(wake_ap_init_sipi(apic, clock, m.table()[0], page, kModernDelays).error() ==
+            Error::kInitToBsp);
+      return 0;
+    });
+  });
+  CHECK(m.ipis_sent.load() == ipis);
+  CHECK(m.cpu(0).inits_received.load() == 0);
+  CHECK(m.cpu(2).inits_received.load() == 1);
+  CHECK(m.table()[2].load_state() == CpuState::kOnline);
+}
+
+TEST_CASE("an ICR stuck busy gives a typed error for every AP, without hanging", "[sim][fault]") {
+  Machine m(make_cpus(6, IdPattern::kDense), {});
+  m.cpu(0).icr_stuck_busy = true;
+  const auto start = std::chrono::steady_clock::now();
+  const auto b = bring_up(m, options_for(BringupMode::kParallel, 100'000));
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
+  CHECK(b.report.failed == 5);
+  for (uint32_t i = 1; i < m.table().size(); ++i) {
+    CHECK(Error(m.table()[i].error) == Error::kIcrBusyTimeout);
+  }
+  CHECK(m.cpu(1).inits_received.load() == 0);
+}
+
+TEST_CASE("ESR errors after a send are reported with their bits", "[sim][fault]") {
+  Machine m(make_cpus(3, IdPattern::kDense), {});
+  m.cpu(0).esr_inject = esr::kSendAccept;
+  const auto b = bring_up(m, options_for(BringupMode::kSerial, 100'000));
+  for (uint32_t i = 1; i < 3; ++i) {
+    const CpuRecord& r = m.table()[i];
+    // The AP may have started anyway; whoever moved first decides. Either way the send
+    // error is recorded, never lost.
+    CHECK(Error(r.error) == Error::kDeliveryError);
+    CHECK((r.esr & esr::kSendAccept) != 0);
+  }
+  (void)b;
+}
+
+TEST_CASE("an AP whose APIC ID is not in the table parks and marks nothing", "[sim][fault]") {
+  auto cpus = make_cpus(6, IdPattern::kDense);
+  cpus[5].register_id = 200;  // not listed in the MADT below
+  Machine m(cpus, {});
+  const auto b = bring_up(m, options_for(BringupMode::kBroadcast), make_madt({0, 1, 2, 3, 4}));
+  require_all_online(m, b.report);
+  CHECK(m.table().size() == 5);
+  CHECK(m.cpu(5).parked_unknown.load() == 1);
+  CHECK(!m.table().find(ApicId{200}).ok());
+}
+
+TEST_CASE("CPUID IDs that differ from the APIC ID register (the AMD APU case)", "[sim][ids]") {
+  // MADT and the APIC ID register say 16..19; CPUID still says the initial IDs 0..3.
+  auto cpus = make_cpus(4, IdPattern::kDense);
+  for (uint32_t i = 0; i < 4; ++i) {
+    cpus[i].register_id = 16 + i;
+    set_cpuid_ids(cpus[i], i, false);
+  }
+  SECTION("the APIC ID register (default) finds every record") {
+    Machine m(cpus, {});
+    require_all_online(m, bring_up(m, options_for(BringupMode::kParallel)).report);
+  }
+  SECTION("the CPUID chain finds none: each AP parks, each record fails, nothing else breaks") {
+    Machine::Options o;
+    o.id_source = TrampolineIdSource::kCpuidChain;
+    Machine m(cpus, o);
+    const auto b = bring_up(m, options_for(BringupMode::kParallel, 100'000));
+    CHECK(b.report.failed == 3);
+    CHECK(b.report.online == 1);
+    uint32_t parked = 0;
+    for (uint32_t i = 1; i < 4; ++i) parked += m.cpu(i).parked_unknown.load();
+    CHECK(parked == 3);
+  }
+}
+
+TEST_CASE("maxcpus 0, 1 and N give exactly that many CPUs; others get no IPI", "[sim][maxcpus]") {
+  const uint32_t max_cpus = GENERATE(0u, 1u, 5u, 8u);
+  Machine m(make_cpus(8, IdPattern::kDense), {});
+  const auto b = bring_up(m, options_for(BringupMode::kParallel), {}, max_cpus);
+  const uint32_t expected = max_cpus <= 1 ? 1 : max_cpus;
+  CHECK(m.table().size() == expected);
+  CHECK(b.report.online == expected);
+  CHECK(b.census.not_added == 8 - expected);
+  for (uint32_t i = expected; i < 8; ++i) CHECK(m.cpu(i).inits_received.load() == 0);
+}
+
+TEST_CASE("primary threads come before SMT siblings when the topology is known", "[sim][topology]") {
+  Machine m(make_cpus(16, IdPattern::kDense), {});
+  Topology topology{TopologySource::kLeaf0B, 1, 4};  // 2 threads per core, 8 cores
+  const auto b = bring_up(m, options_for(BringupMode::kParallel), {}, 8, &topology);
+  REQUIRE(m.table().size() == 8);
+  for (const auto& r : m.table()) CHECK(r.apic_id % 2 == 0);
+  CHECK(b.report.online == 8);
+}
+
+TEST_CASE("broadcast is refused when the MADT lists disabled CPUs", "[sim][broadcast]") {
+  Machine m(make_cpus(6, IdPattern::kDense), {});
+  auto madt = make_madt({0, 1, 2, 3, 4, 5}, {5});
+  BringupOptions o = options_for(BringupMode::kBroadcast);
+  Bringup b;
+  {
+    auto parsed = Madt::parse(madt.data(), madt.size());
+    auto probe = std::make_unique<Table>();
+    const auto census = add_cpus_from_madt(*probe, *parsed, ApicId{0});
+    o.broadcast_safe = broadcast_is_safe(census);
+  }
+  b = bring_up(m, o, madt);
+  CHECK(b.report.error == Error::kBroadcastUnsafe);
+  CHECK(b.report.online == 1);
+  CHECK(m.ipis_sent.load() == 0);
+}
+
+// --- Hotplug ------------------------------------------------------------------------------
+
+namespace {
+
+enum class Cycle { kDone, kLostRace, kFailed };
+
+// One offline/online/ping cycle of `victim` driven from the current (controller) CPU.
+Cycle hotplug_cycle(Machine& m, CpuRecord& victim) {
+  Cycle result = Cycle::kFailed;
+  m.with_apic(t_cpu, [&](auto& apic) {
+    SimClock clock;
+    SimWaiter waiter;
+    if (!begin_offline(victim)) {  // another controller claimed it first
+      result = Cycle::kLostRace;
+      return 0;
+    }
+    g_controller_id.store(t_cpu->config.register_id);
+    (void)apic.send(IpiCommand::fixed(victim.apic(), kOfflineVector));
+    if (!wait_offline(victim, clock, waiter, 2'000'000)) return 0;
+    if (victim.is_firmware_bsp()) {
+      // INIT to the firmware BSP is refused and leaves the record untouched.
+      if (wake_ap_init_sipi(apic, clock, victim, StartPage::from_phys(0x8000).value(), kModernDelays)
+              .error() != Error::kInitToBsp) return 0;
+    }
+    if (!bring_online(victim, apic, clock, waiter, StartPage::from_phys(0x8000).value(),
+                      kModernDelays, 2'000'000)) return 0;
+    SimCpu* v = m.cpu_by_register_id(victim.apic_id);
+    const uint32_t pings = v->pings.load();
+    (void)apic.send(IpiCommand::fixed(victim.apic(), kPingVector));
+    for (int i = 0; i < 2000 && v->pings.load() == pings; ++i) waiter.wait();
+    if (v->pings.load() != pings && v->check_failures.load() == 0) result = Cycle::kDone;
+    return 0;
+  });
+  return result;
+}
+
+}  // namespace
+
+TEST_CASE("hotplug torture: several controllers at once, CPU0 included", "[sim][hotplug]") {
+  const uint32_t n = GENERATE(4u, 16u);
+  const uint32_t controllers = n == 4 ? 1 : 3;
+  Machine m(make_cpus(n, IdPattern::kDense), {});
+  require_all_online(m, bring_up(m, options_for(BringupMode::kParallel)).report);
+  m.post_work(0, [&] { SimPlatform::run(m.table()[0]); });  // CPU0 idles like everyone else
+
+  // Controllers are CPUs 1..controllers; victims are all others, CPU0 included. Controllers
+  // may race for the same victim: the CAS in begin_offline lets exactly one win.
+  std::atomic<uint32_t> done{0}, failures{0}, cycles{0}, cpu0_cycles{0}, lost_races{0};
+  // A cycle spans offline, online and the ping check; a controller owns its victim for the
+  // whole cycle. Races on the state machine itself are still possible and counted.
+  std::vector<std::atomic<bool>> claimed(n);
+  for (uint32_t c = 1; c <= controllers; ++c) {
+    m.post_work(c, [&, c] {
+      std::mt19937 rng(c * 7919);
+      for (int i = 0; i < 40; ++i) {
+        uint32_t v = rng() % n;
+        if (v >= 1 && v <= controllers) v = 0;
+        CpuRecord& victim = m.table()[v];
+        if (claimed[v].exchange(true)) {
+          lost_races.fetch_add(1);
+          continue;
+        }
+        const Cycle result = victim.load_state() == CpuState::kOnline ? hotplug_cycle(m, victim)
+                                                                       : Cycle::kLostRace;
+        claimed[v].store(false);
+        switch (result) {
+          case Cycle::kDone:
+            cycles.fetch_add(1);
+            cpu0_cycles.fetch_add(v == 0);
+            break;
+          case Cycle::kLostRace: break;
+          case Cycle::kFailed:
+            failures.fetch_add(1);
+            std::fprintf(stderr, "hotplug failure: controller %u victim %u state %s error %s\n", c, v,
+                         cpu_state_name(victim.load_state()), error_name(Error(victim.error)));
+            break;
+        }
+      }
+      done.fetch_add(1);
+    });
+  }
+  while (done.load() < controllers) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  CHECK(failures.load() == 0);
+  CHECK(cycles.load() > 0);
+  CHECK(cpu0_cycles.load() > 0);
+  CHECK(m.cpu(0).inits_received.load() == 0);  // CPU0 was only ever woken by NMI
+  CHECK(m.cpu(0).nmis_received.load() == cpu0_cycles.load());
+  for (const auto& r : m.table()) CHECK(r.load_state() == CpuState::kOnline);
+  m.shutdown();
+}
