@@ -57,7 +57,10 @@ else
   for flag in $cflags; do
     case "$flag" in -I*) expect_include=${flag#-I} ;; esac
   done
-  case "$expect_include" in "$stage"/*) ;; *) fail "pkg-config include dir '$expect_include' is not in the stage" ;; esac
+  case "$expect_include" in
+    "$stage"/*) ;;
+    *) fail "pkg-config include dir '$expect_include' is not in the stage" ;;
+  esac
   [ -f "$expect_include/smpboot/smpboot.hpp" ] || fail "no smpboot/smpboot.hpp in $expect_include"
   diff -r "$src/include/smpboot" "$expect_include/smpboot" >/dev/null \
     || fail "installed headers differ from $src/include/smpboot"
@@ -87,7 +90,8 @@ for exe in consumer-kernel-O0 consumer-kernel-O2; do
   undefined=$("$NM" -u "$bin")
   [ -z "$undefined" ] || fail "$exe has undefined symbols:
 $undefined"
-  ok "$exe: nm -u lists no undefined symbols (no __cxa_*, _Unwind_*, operator new/delete, __stack_chk_fail, libgcc)"
+  ok "$exe: nm -u lists no undefined symbols" \
+    "(no __cxa_*, _Unwind_*, operator new/delete, __stack_chk_fail, libgcc)"
   "$NM" "$bin" | grep -q ' T consumer_main$' || fail "$exe does not define consumer_main"
   # A static constructor would never run in a kernel without a C runtime to call it.
   if "$READELF" -S -W "$bin" | grep -E -q '\.(init_array|ctors|preinit_array)'; then

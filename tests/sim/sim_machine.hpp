@@ -155,6 +155,11 @@ class Machine {
   const Options& options() const { return options_; }
   SimCpu* cpu_by_register_id(uint32_t id);
 
+  // Changes a CPU's faults while it runs (under its lock, as its thread reads them).
+  void set_faults(uint32_t slot, const CpuFaults& faults) {
+    std::lock_guard<std::mutex> lock(cpus_[slot]->mu);
+    cpus_[slot]->config.faults = faults;
+  }
   // Runs `fn` as the firmware BSP (slot 0) on its thread and waits for it to return.
   void run_on_bsp(std::function<void()> fn);
   // Posts `fn` to an online CPU's idle loop (it runs there, on that CPU's thread).

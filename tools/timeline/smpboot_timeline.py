@@ -67,6 +67,10 @@ def to_int(text):
         return None
 
 
+def dash(v):
+    return "-" if v is None else v
+
+
 def parse_log(path):
     boot = Boot(path)
     with open(path, encoding="utf-8", errors="replace") as f:
@@ -118,7 +122,7 @@ def fmt_ms(us):
 
 
 def attrs(**kv):
-    return " ".join(f"{k.replace('_', '-')}={quoteattr(str(v))}" for k, v in kv.items())
+    return " ".join(f"{k}={quoteattr(str(v))}" for k, v in kv.items())
 
 
 def px(v):
@@ -145,8 +149,9 @@ def draw_panel(out, boot, x0, y0, row_h, x_max_us, x_step_us, panel_no):
     out.append(f'<g class="panel" id="panel{panel_no}">')
     out.append(f'<title>{escape(boot.path)}</title>')
     out.append(f'<text class="ptitle" {attrs(x=px(plot_x), y=px(y0 + 16))}>{escape(title)}</text>')
-    out.append(f'<text class="sub" {attrs(x=px(plot_x), y=px(y0 + 32))}>{escape(", ".join(details))}'
-               + (f', <tspan class="bad">{failed} failed</tspan>' if failed else "") + "</text>")
+    bad = f', <tspan class="bad">{failed} failed</tspan>' if failed else ""
+    out.append(f'<text class="sub" {attrs(x=px(plot_x), y=px(y0 + 32))}>'
+               f'{escape(", ".join(details))}{bad}</text>')
 
     # Vertical grid and x axis in ms.
     ticks = [i * x_step_us for i in range(int(round(x_max_us / x_step_us)) + 1)]
@@ -155,8 +160,10 @@ def draw_panel(out, boot, x0, y0, row_h, x_max_us, x_step_us, panel_no):
         x = px(x_of(t))
         out.append(f'<line class="grid" {attrs(x1=x, x2=x, y1=px(plot_y), y2=px(axis_y))}/>')
         out.append(f'<line class="axis" {attrs(x1=x, x2=x, y1=px(axis_y), y2=px(axis_y + 4))}/>')
-        out.append(f'<text class="xtick" {attrs(x=x, y=px(axis_y + 16))} text-anchor="middle">{fmt_ms(t)}</text>')
-    out.append(f'<line class="axis" {attrs(x1=px(plot_x), x2=px(plot_x + PLOT_W), y1=px(axis_y), y2=px(axis_y))}/>')
+        out.append(f'<text class="xtick" {attrs(x=x, y=px(axis_y + 16))} '
+                   f'text-anchor="middle">{fmt_ms(t)}</text>')
+    axis = attrs(x1=px(plot_x), x2=px(plot_x + PLOT_W), y1=px(axis_y), y2=px(axis_y))
+    out.append(f'<line class="axis" {axis}/>')
     out.append(f'<text class="sub" {attrs(x=px(plot_x + PLOT_W / 2), y=px(axis_y + 34))} '
                f'text-anchor="middle">ms since the first wake</text>')
 
@@ -165,7 +172,8 @@ def draw_panel(out, boot, x0, y0, row_h, x_max_us, x_step_us, panel_no):
     for row, cpu in enumerate(cpus):
         if row % every == 0:
             y = px(plot_y + (row + 0.5) * row_h)
-            out.append(f'<line class="axis" {attrs(x1=px(plot_x - 4), x2=px(plot_x), y1=y, y2=y)}/>')
+            tick = attrs(x1=px(plot_x - 4), x2=px(plot_x), y1=y, y2=y)
+            out.append(f'<line class="axis" {tick}/>')
             out.append(f'<text class="ytick" {attrs(x=px(plot_x - 7), y=y)} text-anchor="end" '
                        f'dy="0.35em">{cpu.idx}</text>')
     mid = plot_y + plot_h / 2
@@ -179,12 +187,17 @@ def draw_panel(out, boot, x0, y0, row_h, x_max_us, x_step_us, panel_no):
                f"alive_us={dash(cpu.alive)} online_us={dash(cpu.online)}")
         out.append(f'<g class="cpu" data-idx="{cpu.idx}"><title>{escape(tip)}</title>')
         if cpu.state == "failed":
-            out.append(f'<rect class="failband" {attrs(x=px(plot_x), y=px(top), width=px(PLOT_W), height=px(row_h))}/>')
+            band = attrs(x=px(plot_x), y=px(top), width=px(PLOT_W), height=px(row_h))
+            out.append(f'<rect class="failband" {band}/>')
         y, h = px(top + (row_h - bar_h) / 2), px(bar_h)
         if cpu.kick is not None and cpu.alive is not None:
-            out.append(f'<rect class="wake" {attrs(x=px(x_of(cpu.kick)), y=y, width=px(max((cpu.alive - cpu.kick) * scale, 0)), height=h)}/>')
+            bar = attrs(x=px(x_of(cpu.kick)), y=y, width=px(max((cpu.alive - cpu.kick) * scale, 0)),
+                        height=h)
+            out.append(f'<rect class="wake" {bar}/>')
         if cpu.alive is not None and cpu.online is not None:
-            out.append(f'<rect class="setup" {attrs(x=px(x_of(cpu.alive)), y=y, width=px(max((cpu.online - cpu.alive) * scale, MIN_SEG_W)), height=h)}/>')
+            bar = attrs(x=px(x_of(cpu.alive)), y=y,
+                        width=px(max((cpu.online - cpu.alive) * scale, MIN_SEG_W)), height=h)
+            out.append(f'<rect class="setup" {bar}/>')
         if cpu.state == "failed":
             # Where it was last seen; with no time at all (never kicked), at the start.
             x = x_of(cpu.last_time() or 0)
@@ -198,11 +211,6 @@ def draw_panel(out, boot, x0, y0, row_h, x_max_us, x_step_us, panel_no):
         x = px(x_of(bringup))
         out.append(f'<line class="end" {attrs(x1=x, x2=x, y1=px(plot_y - 4), y2=px(axis_y))}/>')
     out.append("</g>")
-    return plot_h
-
-
-def dash(v):
-    return "-" if v is None else v
 
 
 def render(boots, title, same_scale):
@@ -214,7 +222,8 @@ def render(boots, title, same_scale):
     shared = axis_limit(max(b.end_us() for b in boots)) if same_scale else None
 
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{px(width)}" height="{px(height)}" '
-           f'viewBox="0 0 {px(width)} {px(height)}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">',
+           f'viewBox="0 0 {px(width)} {px(height)}" '
+           'font-family="DejaVu Sans, Helvetica, Arial, sans-serif">',
            "<style>"
            f".ptitle{{font-size:14px;font-weight:bold;fill:{COLOURS['text']}}}"
            f".title{{font-size:17px;font-weight:bold;fill:{COLOURS['text']}}}"
@@ -228,7 +237,7 @@ def render(boots, title, same_scale):
            f".failband{{fill:{COLOURS['failed_band']}}}"
            f".cross{{stroke:{COLOURS['failed']};stroke-width:1.5;fill:none}}"
            "</style>",
-           f'<rect width="100%" height="100%" fill="white"/>',
+           '<rect width="100%" height="100%" fill="white"/>',
            f'<text class="title" x="10" y="24">{escape(title)}</text>']
     legend = [("wake", "kick → alive (INIT/SIPI until the AP runs C++)"),
               ("setup", "alive → online (AP setup)"),
