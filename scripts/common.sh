@@ -6,7 +6,7 @@ SMPBOOT_BUILD=${SMPBOOT_BUILD:-$SMPBOOT_ROOT/build}
 
 # Everything the build, the tests and the emulator boots need, all from Debian 12.
 SMPBOOT_PACKAGES=(
-  meson ninja-build pkg-config g++ clang lld nasm doctest-dev catch2
+  meson ninja-build pkg-config g++ clang lld libclang-rt-14-dev nasm doctest-dev catch2
   qemu-system-x86 bochs bochsbios vgabios grub-pc-bin grub-common xorriso mtools
 )
 
