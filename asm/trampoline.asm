@@ -168,7 +168,10 @@ lm64_entry:
     mov ebp, ebp                    ; upper halves are undefined after the mode switch
     mov esi, esi
 
-    ; --- Look the APIC ID up: the same open-addressing probe as CpuTable::find.
+    ; --- Look the APIC ID up: the same open-addressing probe as CpuTable::find. 0xFFFFFFFF
+    ; (junk CPUID/MSR) would match an empty slot's ID field: never a CPU, park.
+    cmp esi, SLOT_EMPTY & 0xFFFFFFFF
+    je park
     mov r8, [rbp + p_slots]
     mov ecx, [rbp + p_slot_bits]
     mov r9d, 1

@@ -402,3 +402,17 @@ TEST_CASE("ceil_log2 rounds up to the next power of two") {
   CHECK(ceil_log2(0x8000'0000u) == 31);
   CHECK(ceil_log2(0x8000'0001u) == 32);
 }
+
+TEST_CASE("Intel legacy topology rounds max logical IDs up to a power of two first") {
+  // SDM legacy method: SMT width = log2(RoundUpPow2(CPUID.1:EBX[23:16]) / max core IDs).
+  // 6 logical IDs, 3 cores: 8 / 4 -> SMT width 1, package shift 3 (truncating 6 / 3 = 2 would
+  // give the same here, but 6 logical with 4 cores must give width 1, not 0).
+  FakeCpuid c;
+  set_vendor(c, "GenuineIntel", 4);
+  set_leaf01(c, true, 6);
+  set_leaf04(c, 4);
+  const auto t = smpboot::decode_topology(c);
+  CHECK(t.source == smpboot::TopologySource::kIntelLegacy);
+  CHECK(t.smt_shift == 1);
+  CHECK(t.package_shift == 3);
+}

@@ -27,6 +27,8 @@ bool cpu_supports_x2apic(Cpuid& cpuid) noexcept {
 // SDM figure 11-27), so asking for xAPIC on a CPU already in x2APIC mode is refused.
 template <MsrPort Msr, CpuidSource Cpuid>
 Result<ApicMode> enable_apic_mode(Msr& msr, Cpuid& cpuid, ApicMode wanted) noexcept {
+  if (wanted == ApicMode::kDisabled) return Error::kApicDisabled;  // not a mode to enable
+  if (wanted == ApicMode::kX2Apic && !cpu_supports_x2apic(cpuid)) return Error::kX2ApicUnsupported;
   ApicBase base = read_apic_base(msr);
   if (!base.enabled()) {
     msr.write(msr::kIa32ApicBase, base.raw | ApicBase::kEnableBit);
@@ -34,7 +36,6 @@ Result<ApicMode> enable_apic_mode(Msr& msr, Cpuid& cpuid, ApicMode wanted) noexc
     if (!base.enabled()) return Error::kApicDisabled;
   }
   if (wanted == ApicMode::kX2Apic && !base.x2apic()) {
-    if (!cpu_supports_x2apic(cpuid)) return Error::kX2ApicUnsupported;
     msr.write(msr::kIa32ApicBase, base.raw | ApicBase::kExtdBit);
     if (!read_apic_base(msr).x2apic()) return Error::kX2ApicUnsupported;
   }

@@ -116,9 +116,10 @@ Topology decode_topology(C& c) noexcept {
     const Leaf04 l4{c.cpuid(leaf::kCacheParams, 0)};
     if (l4.valid()) max_cores = l4.max_core_ids();
   }
+  // SDM legacy method: SMT width = log2(RoundUpPow2(max logical IDs) / max core IDs).
   const uint8_t package_shift = ceil_log2(max_logical);
-  uint8_t smt_shift = max_logical > max_cores ? ceil_log2(max_logical / max_cores) : 0;
-  if (smt_shift > package_shift) smt_shift = package_shift;
+  const uint8_t core_width = ceil_log2(max_cores);
+  const uint8_t smt_shift = package_shift > core_width ? uint8_t(package_shift - core_width) : 0;
   return {TopologySource::kIntelLegacy, smt_shift, package_shift};
 }
 
