@@ -5,12 +5,15 @@
 #
 # Usage: scripts/bench.sh [--runs N] [--cpus "8 64 255"] [--modes "serial parallel broadcast"]
 #                         [--delays "spec modern"] [--machine q35] [--cpu max] [--out FILE]
-# Results go to stdout as a Markdown table (and to --out FILE if given).
+#                         [--svg FILE]
+# Results go to stdout as a Markdown table (and to --out FILE if given). It also boots 64 CPUs
+# serially and in parallel once more and draws both boots' timelines side by side with
+# tools/timeline/smpboot_timeline.py (default: build/boot-timeline-64.svg).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 runs=3 cpus_list="8 64 255" modes="serial parallel broadcast" delays_list="spec modern"
-machine=q35 cpu=max out=""
+machine=q35 cpu=max out="" svg=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
@@ -20,6 +23,7 @@ while [ $# -gt 0 ]; do
     --machine) machine=$2; shift 2 ;;
     --cpu) cpu=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
+    --svg) svg=$2; shift 2 ;;
     *) sed -n '2,9p' "$0"; exit 2 ;;
   esac
 done
@@ -79,4 +83,13 @@ done
 } >>"$table"
 cat "$table"
 [ -n "$out" ] && cp "$table" "$out"
+
+svg=${svg:-$SMPBOOT_BUILD/boot-timeline-64.svg}
+for m in serial parallel; do
+  "$SMPBOOT_ROOT/scripts/run-qemu.sh" "$kernel" --machine "$machine" --cpu "$cpu" --smp 64 \
+    --timeout 120 --append "smp.mode=$m smp.delays=modern" --log "$tmp/$m.log" >/dev/null 2>&1 || true
+done
+python3 "$SMPBOOT_ROOT/tools/timeline/smpboot_timeline.py" --same-scale \
+  --title "64 CPUs in QEMU ($machine, TCG, -cpu $cpu), smp.delays=modern: serial vs parallel" \
+  -o "$svg" "$tmp/serial.log" "$tmp/parallel.log" && echo "timeline: $svg"
 exit 0

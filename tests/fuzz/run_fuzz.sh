@@ -29,4 +29,7 @@ fi
 max_len=$([ "$target" = madt ] && echo 4096 || echo 65536)
 args=(-max_len="$max_len" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1)
 [ "$runs" -gt 0 ] && args+=(-runs="$runs")
+# Inputs that once crashed a target run first, every time (tests/fuzz/regressions/).
+regressions=$here/regressions/$target
+"$exe" -runs=0 "$regressions"/* >/dev/null 2>&1 || { echo "run_fuzz: a regression input fails again:"; "$exe" -runs=0 "$regressions"/*; exit 1; }
 exec "$exe" "${args[@]}" "$@" "$corpus" "$seed_dir"

@@ -75,10 +75,15 @@ inline bool parse_cpuid_dump(std::string_view text, std::vector<CpuidDumpSection
     }
     if (fields.empty() || fields[0][0] == '#') continue;
     if (fields[0] == "cpu") {
-      uint32_t index = 0;
       if (fields.size() != 2) return fail("expected 'cpu <index>'");
-      for (char ch : fields[1]) if (ch < '0' || ch > '9') return fail("cpu index is not a decimal number");
-      index = uint32_t(std::stoul(std::string(fields[1])));
+      // Bounded by hand: an index of 80 digits must be an error, not an exception
+      // (found by fuzzing: std::stoul threw out_of_range).
+      uint64_t index = 0;
+      for (char ch : fields[1]) {
+        if (ch < '0' || ch > '9') return fail("cpu index is not a decimal number");
+        index = index * 10 + uint64_t(ch - '0');
+        if (index > out.size()) return fail("cpu sections must be numbered 0, 1, 2, ... in order");
+      }
       if (index != out.size()) return fail("cpu sections must be numbered 0, 1, 2, ... in order");
       out.emplace_back();
       continue;
