@@ -160,6 +160,16 @@ void Machine::deliver(SimCpu* from, const IpiCommand& cmd) {
   }
 }
 
+// Runs the oldest posted work item on `cpu`'s thread, without its lock held.
+void run_one_work_item(SimCpu* cpu, std::unique_lock<std::mutex>& lock) {
+  auto fn = std::move(cpu->work.front());
+  cpu->work.erase(cpu->work.begin());
+  cpu->run_state = RunState::kRunning;
+  lock.unlock();
+  fn();
+  lock.lock();
+}
+
 void Machine::prepare_records() {
   for (auto& r : *table_) {
     stacks_.push_back(std::make_unique<uint8_t[]>(kStackBytes));
@@ -231,12 +241,7 @@ void Machine::cpu_main(SimCpu* cpu) {
     });
     if (stopping_.load()) return;
     if (!cpu->work.empty()) {  // the BSP's firmware hand-off, or work for a parked BSP
-      auto fn = std::move(cpu->work.front());
-      cpu->work.erase(cpu->work.begin());
-      cpu->run_state = RunState::kRunning;
-      lock.unlock();
-      fn();
-      lock.lock();
+      run_one_work_item(cpu, lock);
       cpu->run_state = RunState::kParked;  // the work ended: cli; hlt (e.g. CPU0 went offline)
       continue;
     }
@@ -313,12 +318,7 @@ void SimPlatform::run(CpuRecord& r) noexcept {
     }
     (void)take(kWorkVector);
     while (!cpu->work.empty()) {
-      auto fn = std::move(cpu->work.front());
-      cpu->work.erase(cpu->work.begin());
-      cpu->run_state = RunState::kRunning;
-      lock.unlock();
-      fn();
-      lock.lock();
+      run_one_work_item(cpu, lock);
       cpu->run_state = RunState::kIdle;
     }
   }
