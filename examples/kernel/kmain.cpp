@@ -111,6 +111,9 @@ template <ApicMode M>
   }
   CpuRecord& bsp = g_cpus[0];
   Platform::install_cpu_state(bsp);
+  // smp.inject=dead_ap: an AP that never answers (the trampoline parks a CPU whose record has
+  // no entry), to show the timeout path: that CPU is reported failed and the boot goes on.
+  if (g_config.inject_dead_ap && g_cpus.size() > 1) g_cpus[g_cpus.size() - 1].entry = 0;
 
   // Step 2: the trampoline in its SIPI page.
   TrampolineSetup setup;

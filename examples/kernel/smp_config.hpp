@@ -28,6 +28,7 @@ struct SmpConfig {
   bool torture_cpu0 = false;
   uint32_t torture_victim = kAnyVictim;
   bool inject_cpu0_stale_bootdata = false;
+  bool inject_dead_ap = false;  // the last AP's record has no entry: it parks in the trampoline
 
   static bool equals(const char* a, const char* b) {
     while (*a && *a == *b) ++a, ++b;
@@ -93,6 +94,7 @@ struct SmpConfig {
     }
     if (platform::cmdline_get("smp.inject", v, sizeof v)) {
       if (equals(v, "cpu0_stale_bootdata")) inject_cpu0_stale_bootdata = true;
+      else if (equals(v, "dead_ap")) inject_dead_ap = true;
       else bad("smp.inject", v);
     }
     if (platform::cmdline_get("smp.timeout_ms", v, sizeof v)) {

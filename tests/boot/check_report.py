@@ -28,6 +28,8 @@ def main():
     ap.add_argument("--delays")
     ap.add_argument("--apic-ids")
     ap.add_argument("--note", action="append", default=[])
+    ap.add_argument("--online", type=int, help="RESULT online= must equal this")
+    ap.add_argument("--failed", type=int, help="RESULT failed= must equal this")
     ap.add_argument("--torture-cycles", type=int, help="TORTURE cycles must equal this, failures=0")
     ap.add_argument("--torture-cpu0", type=int, help="cpu0_cycles must be at least this")
     ap.add_argument("--torture-cpu0-exact", type=int, help="cpu0_cycles must equal this")
@@ -89,9 +91,13 @@ def main():
         for k, (got, exp) in want.items():
             if exp is not None and got != exp:
                 errors.append(f"{k}={got}, expected {exp}")
+        if a.online is not None and online != a.online:
+            errors.append(f"online={online}, expected {a.online}")
+        if a.failed is not None and failed != a.failed:
+            errors.append(f"failed={failed}, expected {a.failed}")
         if a.cpus is not None and n != a.cpus:
             errors.append(f"cpus={n}, expected {a.cpus}")
-        if len(cpus) != n and a.status == "ok":
+        if len(cpus) != n:
             errors.append(f"{len(cpus)} CPU lines for cpus={n}")
         if a.status == "ok":
             if online != n or failed != 0:
