@@ -188,6 +188,23 @@ TEST_CASE("a slow AP that arrives after the timeout parks itself and stays faile
   CHECK(Error(slow->error) == Error::kApNeverAlive);
   CHECK(m.cpu(2).trampoline_entries.load() == 1);
   CHECK(slow->wake_count == 0);
+
+  // A later kick (failed -> kicked, INIT/SIPI/SIPI to the parked CPU) brings it up.
+  m.set_faults(2, {});
+  BringupReport retry;
+  m.run_on_bsp([&] {
+    m.with_apic(t_cpu, [&](auto& apic) {
+      SimClock clock;
+      SimWaiter waiter;
+      retry = bring_up_aps(m.table(), apic, clock, waiter, StartPage::from_phys(0x8000).value(),
+                           options_for(BringupMode::kSerial));
+      return 0;
+    });
+  });
+  CHECK(retry.failed == 0);
+  CHECK(slow->load_state() == CpuState::kOnline);
+  CHECK(slow->wake_count == 1);
+  CHECK(m.cpu(2).trampoline_entries.load() == 2);
 }
 
 TEST_CASE("a lost first SIPI is covered by the second; losing both fails the AP", "[sim][fault]") {

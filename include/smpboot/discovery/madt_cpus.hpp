@@ -54,14 +54,28 @@ MadtCpuCensus add_cpus_from_madt(CpuTable<Capacity>& table, const Madt& madt, Ap
       }
       return;
     }
-    bool seen_before = false;
-    (void)madt.for_each_cpu([&](const MadtCpuEntry& earlier) {
-      if (earlier.index < e.index && earlier.enabled() && !earlier.placeholder() &&
-          earlier.apic_id == e.apic_id) seen_before = true;
-    });
+    // Duplicate? An ID already in the table was added by an earlier entry (or in pass 0),
+    // except the BSP's own first entry. Only IDs not in the table need a look back at the
+    // entries before this one, so the walk stays linear unless CPUs are left out.
+    bool seen_before;
+    if (e.apic_id == bsp) {
+      seen_before = census.bsp_in_madt && pass == 0;
+    } else if (table.find(e.apic_id)) {
+      seen_before = true;
+    } else {
+      seen_before = false;
+      (void)madt.for_each_cpu([&](const MadtCpuEntry& earlier) {
+        if (earlier.index < e.index && earlier.enabled() && !earlier.placeholder() &&
+            earlier.apic_id == e.apic_id) seen_before = true;
+      });
+    }
     if (seen_before) { census.duplicates += pass == 0; return; }
+    if (e.apic_id == bsp) {
+      if (pass == 0) ++census.enabled;
+      census.bsp_in_madt = true;
+      return;
+    }
     if (pass == 0) ++census.enabled;
-    if (e.apic_id == bsp) { census.bsp_in_madt = true; return; }
     if (!wanted_in_pass(e.apic_id, pass)) return;
     if (table.size() >= max_cpus) { ++census.not_added; return; }
     if (table.add(e.apic_id)) ++census.added; else ++census.not_added;
