@@ -21,7 +21,6 @@ using CpuEntryFn = void (*)(CpuRecord* self);  // must not return
 
 enum CpuRecordFlags : uint32_t {
   kCpuFlagFirmwareBsp = 1u << 0,  // the CPU that ran the firmware: never send it INIT
-  kCpuFlagWakeByNmi = 1u << 1,    // next wake goes through NMI (set by the NMI wake path)
 };
 
 struct alignas(64) CpuRecord {
