@@ -54,7 +54,7 @@ uint32_t calibrate_apic_timer() {
   return per_ms ? per_ms : 1000;
 }
 
-void print_report(const BringupReport& report, const char* apic_name) {
+bool print_report(const BringupReport& report, const char* apic_name, uint32_t extra_failures) {
   const uint64_t t0 = report.start_us;
   auto rel = [t0](uint64_t t, char* buf) -> const char* {
     if (t == 0) return "-";
@@ -78,13 +78,15 @@ void print_report(const BringupReport& report, const char* apic_name) {
                         error_name(Error(r.error)), r.esr);
     }
   }
-  const bool ok = report.error == Error::kNone && report.failed == 0 && report.online == report.intended;
+  const bool ok = report.error == Error::kNone && report.failed == 0 &&
+                  report.online == report.intended && extra_failures == 0;
   platform::kprintf(
       "SMPBOOT RESULT status=%s cpus=%u online=%u failed=%u mode=%s apic=%s id=%s delays=%s "
       "bringup_us=%lu\n",
       ok ? "ok" : "fail", report.intended, report.online, report.failed,
       bringup_mode_name(g_config.mode), apic_name, g_config.id_source_name(),
       g_config.delays_name(), (unsigned long)(report.end_us - report.start_us));
+  return ok;
 }
 
 void finish(bool ok) { platform::exit_emulator(ok ? 0 : 1); }
@@ -161,8 +163,7 @@ template <ApicMode M>
   const BringupReport report = bring_up_aps(g_cpus, apic, kclock, waiter, *page, options);
   apic.stop_timer();
   if (g_config.torture == 0) {
-    print_report(report, apic_mode_name(M));
-    finish(report.error == Error::kNone && report.failed == 0 && report.online == report.intended);
+    finish(print_report(report, apic_mode_name(M)));
   }
   // Hotplug torture: CPU0 holds the token first and becomes an ordinary idle CPU.
   if (g_cpus.size() > 1) g_last_woken_ap.store(&g_cpus[g_cpus.size() - 1], MemoryOrder::kRelease);
@@ -170,6 +171,10 @@ template <ApicMode M>
   g_torture.rng = g_config.seed;
   g_torture.bringup = report;
   g_torture.apic_name = apic_mode_name(M);
+  if (g_cpus.size() >= 3) {
+    g_watchdog_index = g_cpus.size() - 1;
+    (void)apic.send(IpiCommand::fixed(g_cpus[g_watchdog_index].apic(), kWakeVector));
+  }
   CpuRecord* first = pick(controller_allowed, bsp);
   g_token.store(first ? first->index : 0, MemoryOrder::kRelease);
   if (first && first != &bsp) (void)apic.send(IpiCommand::fixed(first->apic(), kWakeVector));
@@ -220,7 +225,7 @@ extern "C" void kernel_main(uint32_t multiboot_info_phys) {
     report.intended = report.online = 1;
     report.start_us = report.end_us = g_cpus[0].online_us;
     report.error = mode.error();
-    print_report(report, apic_mode_name(wanted));
+    (void)print_report(report, apic_mode_name(wanted));
     finish(false);
   }
   g_apic_mode = *mode;

@@ -29,6 +29,8 @@ struct SmpConfig {
   uint32_t torture_victim = kAnyVictim;
   bool inject_cpu0_stale_bootdata = false;
   bool inject_dead_ap = false;  // the last AP's record has no entry: it parks in the trampoline
+  bool inject_controller_hang = false;  // a torture controller stops (cli; hlt) mid-run
+  uint32_t watchdog_ms = 3000;  // torture: no progress for this long = a reported hang
 
   static bool equals(const char* a, const char* b) {
     while (*a && *a == *b) ++a, ++b;
@@ -95,7 +97,11 @@ struct SmpConfig {
     if (platform::cmdline_get("smp.inject", v, sizeof v)) {
       if (equals(v, "cpu0_stale_bootdata")) inject_cpu0_stale_bootdata = true;
       else if (equals(v, "dead_ap")) inject_dead_ap = true;
+      else if (equals(v, "controller_hang")) inject_controller_hang = true;
       else bad("smp.inject", v);
+    }
+    if (platform::cmdline_get("smp.watchdog_ms", v, sizeof v)) {
+      if (parse_u32(v, n) && n > 0) watchdog_ms = n; else bad("smp.watchdog_ms", v);
     }
     if (platform::cmdline_get("smp.timeout_ms", v, sizeof v)) {
       if (parse_u32(v, n) && n > 0) timeout_us = uint64_t(n) * 1000; else bad("smp.timeout_ms", v);

@@ -35,7 +35,17 @@ inline constinit TortureState g_torture;
 inline constexpr uint32_t kNoToken = 0xFFFF'FFFFu;
 inline constinit Atomic<uint32_t> g_token{kNoToken};
 
-void print_report(const BringupReport& report, const char* apic_name);
+// The watchdog: one CPU (the last, with 3 or more) stays out of the torture and checks, on
+// its APIC-timer tick, that cycles keep completing. No progress for smp.watchdog_ms turns a
+// hang (a controller stuck with interrupts off, a victim that never parks) into a reported
+// failure instead of a silent emulator timeout.
+inline constexpr uint32_t kNoWatchdog = 0xFFFF'FFFFu;
+inline constinit uint32_t g_watchdog_index = kNoWatchdog;
+inline constinit Atomic<uint64_t> g_last_progress_us{0};
+
+// Prints the CPU lines and the RESULT line; `extra_failures` (e.g. torture failures) make it
+// status=fail. Returns whether the status was ok.
+bool print_report(const BringupReport& report, const char* apic_name, uint32_t extra_failures = 0);
 [[noreturn]] void finish(bool ok);
 
 inline uint64_t next_random() {
@@ -121,13 +131,14 @@ bool wait_until(Pred done, uint64_t timeout_us) {
 
 inline bool victim_allowed(const CpuRecord& r, const CpuRecord& controller) {
   if (&r == &controller || r.load_state() != CpuState::kOnline) return false;
+  if (r.index == g_watchdog_index) return false;
   if (g_config.torture_victim != SmpConfig::kAnyVictim) return r.index == g_config.torture_victim;
   return g_config.torture_cpu0 || !r.is_firmware_bsp();
 }
 
 // A controller can be any online CPU but a fixed victim.
 inline bool controller_allowed(const CpuRecord& r, const CpuRecord&) {
-  return r.load_state() == CpuState::kOnline &&
+  return r.load_state() == CpuState::kOnline && r.index != g_watchdog_index &&
          (g_config.torture_victim == SmpConfig::kAnyVictim || r.index != g_config.torture_victim);
 }
 
@@ -153,9 +164,7 @@ inline CpuRecord* pick(bool (*allowed)(const CpuRecord&, const CpuRecord&), cons
                     (unsigned long)g_config.seed);
   t.bringup.failed = g_cpus.count_in(CpuState::kFailed);
   t.bringup.online = g_cpus.count_in(CpuState::kOnline);
-  print_report(t.bringup, t.apic_name);
-  finish(t.bringup.error == Error::kNone && t.failures == 0 && t.bringup.failed == 0 &&
-         t.bringup.online == t.bringup.intended);
+  finish(print_report(t.bringup, t.apic_name, t.failures));
 }
 
 // One offline/online/check cycle with `me` as the controller, then the token moves on.
@@ -175,6 +184,10 @@ void torture_cycle(CpuRecord& me) {
   }
   const bool cpu0 = victim->is_firmware_bsp();
   bool ok = true;
+  if (g_config.inject_controller_hang && t.cycles_done == t.cycles_target / 2) {
+    apic.stop_timer();
+    park_forever();  // smp.inject=controller_hang: stuck with interrupts off
+  }
 
   // Offline: claim, interrupt, wait until it parked.
   const uint64_t t0 = clock.now_us();
@@ -223,6 +236,7 @@ void torture_cycle(CpuRecord& me) {
   }
   ++t.cycles_done;
   t.cpu0_cycles += cpu0;
+  g_last_progress_us.store(clock.now_us(), MemoryOrder::kRelease);
 
   // Hand the token to a random online CPU (possibly ourselves).
   apic.stop_timer();
@@ -232,9 +246,34 @@ void torture_cycle(CpuRecord& me) {
   if (next != &me) (void)apic.send(IpiCommand::fixed(next->apic(), kWakeVector));
 }
 
+template <ApicMode M>
+[[noreturn]] void watchdog_loop() {
+  auto apic = make_apic<M>();
+  KernelClock clock;
+  apic.start_periodic_timer(kTimerVector, g_timer_counts_per_ms * 100);  // 100 ms tick
+  g_last_progress_us.store(clock.now_us(), MemoryOrder::kRelease);
+  for (;;) {
+    asm volatile("sti; hlt; cli" ::: "memory");
+    const uint64_t last = g_last_progress_us.load(MemoryOrder::kAcquire);
+    const uint64_t now = clock.now_us();
+    if (now <= last || now - last < uint64_t(g_config.watchdog_ms) * 1000) continue;
+    apic.stop_timer();
+    TortureState& t = g_torture;  // the holder is stuck: read what it last wrote
+    ++t.failures;
+    platform::kprintf("SMPBOOT NOTE torture watchdog: no cycle completed for %u ms after cycle %u "
+                      "(token at cpu %u)\n", g_config.watchdog_ms, t.cycles_done,
+                      g_token.load(MemoryOrder::kAcquire));
+    finish_torture();
+  }
+}
+
 [[noreturn]] inline void idle_loop(CpuRecord& self) {
   for (;;) {
     asm volatile("cli" ::: "memory");
+    if (self.index == g_watchdog_index) {  // set after bringup, then this CPU gets an IPI
+      if (g_apic_mode == ApicMode::kX2Apic) watchdog_loop<ApicMode::kX2Apic>();
+      watchdog_loop<ApicMode::kXApic>();
+    }
     if (g_token.load(MemoryOrder::kAcquire) == self.index && self.load_state() == CpuState::kOnline) {
       if (g_apic_mode == ApicMode::kX2Apic) torture_cycle<ApicMode::kX2Apic>(self);
       else torture_cycle<ApicMode::kXApic>(self);

@@ -144,7 +144,7 @@ TEST_CASE("reset() gives a fresh offline record for the ID and index") {
   r.reserved0 = 7;
   r.state.store(uint32_t(CpuState::kOnline), MemoryOrder::kRelaxed);
   r.wake_pending.store(1, MemoryOrder::kRelaxed);
-  r.flags = smpboot::kCpuFlagFirmwareBsp | smpboot::kCpuFlagWakeByNmi;
+  r.flags = smpboot::kCpuFlagFirmwareBsp;
   r.fail(Error::kApNeverAlive);
   r.esr = 0x80;
   r.kick_us = r.alive_us = r.online_us = 99;
