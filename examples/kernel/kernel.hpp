@@ -56,6 +56,15 @@ inline constinit StartPage g_start_page;
 inline constinit bool g_inject_stale_bootdata = false;
 inline constinit Atomic<CpuRecord*> g_last_woken_ap{nullptr};
 
+// The record whose stack, GS base and GDT a waking CPU uses: always its own, except under the
+// fault injection, where CPU0 takes the last woken AP's (what Linux v7 did).
+inline const CpuRecord& boot_data_for(const CpuRecord& r) noexcept {
+  if (g_inject_stale_bootdata && r.is_firmware_bsp()) {
+    if (const CpuRecord* stale = g_last_woken_ap.load(MemoryOrder::kAcquire)) return *stale;
+  }
+  return r;
+}
+
 inline TscClock<NativeCpu> tsc_clock() noexcept {
   return TscClock<NativeCpu>(NativeCpu{}, platform::tsc_hz());
 }
@@ -103,10 +112,7 @@ inline PerCpu& percpu_of(CpuRecord& r) noexcept { return *reinterpret_cast<PerCp
 template <ApicMode M>
 struct KernelApPlatform {
   static void install_cpu_state(CpuRecord& r) noexcept {
-    const CpuRecord* boot_data = &r;
-    if (g_inject_stale_bootdata && r.is_firmware_bsp()) {
-      if (CpuRecord* stale = g_last_woken_ap.load(MemoryOrder::kAcquire)) boot_data = stale;
-    }
+    const CpuRecord* boot_data = &boot_data_for(r);
     x86_64::load_gdt(boot_data->gdt_base, boot_data->gdt_limit, kCodeSelector, kDataSelector);
     x86_64::write_gs_base(boot_data->gs_base);
     x86_64::load_idt(r.idt_base, r.idt_limit);

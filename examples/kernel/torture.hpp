@@ -105,11 +105,7 @@ inline void on_ping(platform::InterruptFrame&) {
 inline void on_nmi(platform::InterruptFrame& frame) {
   CpuRecord* self = pending_nmi_wake(g_cpus, current_apic_id());
   if (self == nullptr) return;
-  const CpuRecord* boot_data = self;
-  if (g_inject_stale_bootdata && self->is_firmware_bsp()) {
-    if (CpuRecord* stale = g_last_woken_ap.load(MemoryOrder::kAcquire)) boot_data = stale;
-  }
-  frame.rsp = boot_data->stack_top;
+  frame.rsp = boot_data_for(*self).stack_top;
   frame.rdi = reinterpret_cast<uint64_t>(self);
   frame.rip = reinterpret_cast<uint64_t>(&x86_64::record_entry_thunk);
   frame.rflags &= ~uint64_t{1u << 9};  // IF: the entry enables interrupts when it is ready

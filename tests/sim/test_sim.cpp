@@ -104,6 +104,21 @@ BringupOptions options_for(BringupMode mode, uint64_t timeout_us = 5'000'000) {
   return o;
 }
 
+// A later bring_up_aps on the BSP: wakes only offline and failed CPUs.
+BringupReport retry_bring_up(Machine& m, BringupMode mode) {
+  BringupReport retry;
+  m.run_on_bsp([&] {
+    m.with_apic(t_cpu, [&](auto& apic) {
+      SimClock clock;
+      SimWaiter waiter;
+      retry = bring_up_aps(m.table(), apic, clock, waiter, StartPage::from_phys(0x8000).value(),
+                           options_for(mode));
+      return 0;
+    });
+  });
+  return retry;
+}
+
 void require_all_online(Machine& m, const BringupReport& r) {
   REQUIRE(r.error == Error::kNone);
   REQUIRE(r.failed == 0);
@@ -161,16 +176,7 @@ TEST_CASE("a dead AP is reported failed, the boot goes on, and a later kick succ
   CHECK(Error(dead->error) == Error::kApNeverAlive);
 
   m.set_faults(3, {});  // the CPU recovers; a retry wakes only failed CPUs
-  BringupReport retry;
-  m.run_on_bsp([&] {
-    m.with_apic(t_cpu, [&](auto& apic) {
-      SimClock clock;
-      SimWaiter waiter;
-      retry = bring_up_aps(m.table(), apic, clock, waiter, StartPage::from_phys(0x8000).value(),
-                           options_for(BringupMode::kParallel));
-      return 0;
-    });
-  });
+  const BringupReport retry = retry_bring_up(m, BringupMode::kParallel);
   CHECK(retry.online == 8);
   CHECK(retry.failed == 0);
   CHECK(m.cpu(5).trampoline_entries.load() == 1);  // online CPUs were not woken again
@@ -191,16 +197,7 @@ TEST_CASE("a slow AP that arrives after the timeout parks itself and stays faile
 
   // A later kick (failed -> kicked, INIT/SIPI/SIPI to the parked CPU) brings it up.
   m.set_faults(2, {});
-  BringupReport retry;
-  m.run_on_bsp([&] {
-    m.with_apic(t_cpu, [&](auto& apic) {
-      SimClock clock;
-      SimWaiter waiter;
-      retry = bring_up_aps(m.table(), apic, clock, waiter, StartPage::from_phys(0x8000).value(),
-                           options_for(BringupMode::kSerial));
-      return 0;
-    });
-  });
+  const BringupReport retry = retry_bring_up(m, BringupMode::kSerial);
   CHECK(retry.failed == 0);
   CHECK(slow->load_state() == CpuState::kOnline);
   CHECK(slow->wake_count == 1);
