@@ -35,6 +35,7 @@
 #include "wake/delays.hpp"
 #include "wake/init_sipi.hpp"
 #include "wake/nmi.hpp"
+#include "wake/wake_record.hpp"
 
 #include "boot/ap_entry.hpp"
 #include "boot/bringup.hpp"

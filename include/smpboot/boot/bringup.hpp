@@ -117,30 +117,22 @@ void wait_for_one(CpuRecord& r, Clk& clock, W& waiter, uint64_t timeout_us) noex
 template <uint32_t N, LocalApic Apic, Clock Clk, class Wakeable>
 void wake_phased(CpuTable<N>& table, Apic& apic, Clk& clock, StartPage page,
                  const WakeDelays& delays, Wakeable&& wakeable, BringupReport& report) noexcept {
-  auto fail = [](CpuRecord& r, Error why) {
-    r.fail(why);
-    (void)r.transition(CpuState::kKicked, CpuState::kFailed);
-  };
   (void)apic.read_esr();
   for (auto& r : table) {
-    if (!wakeable(r)) continue;
+    if (!wakeable(r) || !begin_wake(r, clock)) continue;
     if (!apic.can_address(r.apic())) {
-      (void)r.transition(r.load_state(), CpuState::kKicked);
-      fail(r, Error::kDestinationTooWide);
+      fail_wake(r, Error::kDestinationTooWide);
       continue;
     }
-    r.wake_pending.store(1, MemoryOrder::kRelaxed);
-    if (!r.transition(r.load_state(), CpuState::kKicked)) continue;
-    r.kick_us = clock.now_us();
     Status s = apic.send(IpiCommand::init_assert(r.apic()));
     if (s && delays.init_deassert) s = apic.send(IpiCommand::init_deassert(r.apic()));
-    if (!s) fail(r, s.error());
+    if (!s) fail_wake(r, s.error());
   }
   if (delays.after_init_us) clock.delay_us(delays.after_init_us);
   for (int round = 0; round < 2; ++round) {
     for (auto& r : table) {
       if (r.load_state() != CpuState::kKicked || !r.wake_pending.load(MemoryOrder::kAcquire)) continue;
-      if (Status s = apic.send(IpiCommand::startup(r.apic(), page)); !s) fail(r, s.error());
+      if (Status s = apic.send(IpiCommand::startup(r.apic(), page)); !s) fail_wake(r, s.error());
     }
     if (delays.after_sipi_us) clock.delay_us(delays.after_sipi_us);
   }
@@ -176,20 +168,14 @@ BringupReport bring_up_aps(CpuTable<N>& table, Apic& apic, Clk& clock, W& waiter
         detail::wait_for_all(table, clock, waiter, options.timeout_us);
         break;
       case BringupMode::kBroadcast: {
-        const uint64_t now = clock.now_us();
         for (auto& r : table) {
-          if (!wakeable(r)) continue;
-          r.wake_pending.store(1, MemoryOrder::kRelaxed);
-          if (r.transition(r.load_state(), CpuState::kKicked)) r.kick_us = now;
+          if (wakeable(r)) (void)begin_wake(r, clock);
         }
-        uint32_t& esr = report.esr;
-        const Status sent = send_init_startup_startup(apic, clock, nullptr, page, options.delays, &esr);
+        const Status sent =
+            send_init_startup_startup(apic, clock, nullptr, page, options.delays, &report.esr);
         if (!sent) {
           for (auto& r : table) {
-            if (r.load_state() != CpuState::kKicked) continue;
-            r.esr = esr;
-            r.fail(sent.error());
-            (void)r.transition(CpuState::kKicked, CpuState::kFailed);
+            if (r.load_state() == CpuState::kKicked) fail_wake(r, sent.error(), report.esr);
           }
         }
         detail::wait_for_all(table, clock, waiter, options.timeout_us);

@@ -11,6 +11,7 @@
 #include "../hw/icr.hpp"
 #include "../percpu/cpu_record.hpp"
 #include "delays.hpp"
+#include "wake_record.hpp"
 
 namespace smpboot {
 
@@ -47,28 +48,15 @@ template <LocalApic Apic, Clock Clk>
 Status wake_ap_init_sipi(Apic& apic, Clk& clock, CpuRecord& record, StartPage page,
                          const WakeDelays& delays) noexcept {
   if (record.is_firmware_bsp()) return Error::kInitToBsp;
+  if (Status s = begin_wake(record, clock); !s) return s;
   if (!apic.can_address(record.apic())) {
-    record.fail(Error::kDestinationTooWide);
-    if (record.load_state() == CpuState::kOffline) {
-      (void)record.transition(CpuState::kOffline, CpuState::kKicked);
-      (void)record.transition(CpuState::kKicked, CpuState::kFailed);
-    }
+    fail_wake(record, Error::kDestinationTooWide);
     return Error::kDestinationTooWide;
   }
-  const CpuState from = record.load_state();
-  if (from != CpuState::kOffline && from != CpuState::kFailed) return Error::kIllegalTransition;
-  record.wake_pending.store(1, MemoryOrder::kRelaxed);
-  if (Status s = record.transition(from, CpuState::kKicked); !s) return s;
-  record.kick_us = clock.now_us();
   const ApicId dest = record.apic();
   uint32_t esr = 0;
   const Status sent = send_init_startup_startup(apic, clock, &dest, page, delays, &esr);
-  if (!sent) {
-    record.esr = esr;
-    record.fail(sent.error());
-    // The AP may have started anyway; whoever moves the state first decides.
-    (void)record.transition(CpuState::kKicked, CpuState::kFailed);
-  }
+  if (!sent) fail_wake(record, sent.error(), esr);
   return sent;
 }
 

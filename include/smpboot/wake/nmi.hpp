@@ -10,27 +10,18 @@
 #include "../concepts/local_apic.hpp"
 #include "../core/result.hpp"
 #include "../percpu/cpu_table.hpp"
+#include "wake_record.hpp"
 
 namespace smpboot {
 
-// Marks the wake in the record first (release), then sends the NMI, so the target's handler
-// (acquire) sees the pending wake whenever it sees the NMI.
+// begin_wake marks the wake in the record first (release), then the NMI goes out, so the
+// target's handler (acquire) sees the pending wake whenever it sees the NMI.
 template <LocalApic Apic, Clock Clk>
 Status wake_cpu_nmi(Apic& apic, Clk& clock, CpuRecord& record) noexcept {
-  const CpuState from = record.load_state();
-  if (from != CpuState::kOffline && from != CpuState::kFailed) return Error::kIllegalTransition;
-  record.wake_pending.store(1, MemoryOrder::kRelease);
-  if (Status s = record.transition(from, CpuState::kKicked); !s) {
-    record.wake_pending.store(0, MemoryOrder::kRelaxed);
-    return s;
-  }
-  record.kick_us = clock.now_us();
-  if (Status s = apic.send(IpiCommand::nmi(record.apic())); !s) {
-    record.fail(s.error());
-    (void)record.transition(CpuState::kKicked, CpuState::kFailed);
-    return s;
-  }
-  return {};
+  if (Status s = begin_wake(record, clock); !s) return s;
+  const Status sent = apic.send(IpiCommand::nmi(record.apic()));
+  if (!sent) fail_wake(record, sent.error());
+  return sent;
 }
 
 // In the NMI handler of the CPU whose APIC ID is `self`: its record if a wake is pending for
