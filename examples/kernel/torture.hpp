@@ -113,18 +113,6 @@ inline void on_nmi(platform::InterruptFrame& frame) {
 
 // --- The controller ------------------------------------------------------------------------
 
-template <class Pred>
-bool wait_until(Pred done, uint64_t timeout_us) {
-  KernelClock clock;
-  HaltWaiter waiter;
-  Deadline<KernelClock> deadline(clock, timeout_us);
-  while (!done()) {
-    if (deadline.expired()) return false;
-    waiter.wait();
-  }
-  return true;
-}
-
 inline bool victim_allowed(const CpuRecord& r, const CpuRecord& controller) {
   if (&r == &controller || r.load_state() != CpuState::kOnline) return false;
   if (r.index == g_watchdog_index) return false;
@@ -217,7 +205,8 @@ void torture_cycle(CpuRecord& me) {
     const uint32_t pings = v.pings.load(MemoryOrder::kAcquire);
     const uint32_t bad_before = v.check_failures.load(MemoryOrder::kAcquire);
     (void)apic.send(IpiCommand::fixed(victim->apic(), kPingVector));
-    ok = wait_until([&] { return v.pings.load(MemoryOrder::kAcquire) != pings; }, 1'000'000) &&
+    ok = wait_until(clock, waiter, 1'000'000,
+                    [&] { return v.pings.load(MemoryOrder::kAcquire) != pings; }) &&
          v.check_failures.load(MemoryOrder::kAcquire) == bad_before;
   }
   if (!ok) {

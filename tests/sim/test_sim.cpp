@@ -380,7 +380,7 @@ Cycle hotplug_cycle(Machine& m, CpuRecord& victim) {
     SimCpu* v = m.cpu_by_register_id(victim.apic_id);
     const uint32_t pings = v->pings.load();
     (void)apic.send(IpiCommand::fixed(victim.apic(), kPingVector));
-    for (int i = 0; i < 2000 && v->pings.load() == pings; ++i) waiter.wait();
+    (void)wait_until(clock, waiter, 1'000'000, [&] { return v->pings.load() != pings; });
     if (v->pings.load() != pings && v->check_failures.load() == 0) result = Cycle::kDone;
     return 0;
   });

@@ -26,6 +26,18 @@ concept Waiter = requires(T& w) {
   { w.wait() } noexcept -> SameAs<void>;
 };
 
+// The one way smpboot waits: until done() holds (true) or the deadline passes (false),
+// sleeping in the Waiter between checks.
+template <Clock Clk, Waiter W, class Done>
+bool wait_until(Clk& clock, W& waiter, uint64_t timeout_us, Done&& done) noexcept {
+  Deadline<Clk> deadline(clock, timeout_us);
+  while (!done()) {
+    if (deadline.expired()) return false;
+    waiter.wait();
+  }
+  return true;
+}
+
 enum class BringupMode : uint8_t { kSerial, kParallel, kBroadcast };
 
 constexpr const char* bringup_mode_name(BringupMode m) noexcept {
@@ -86,26 +98,21 @@ inline void fail_if_still_in_flight(CpuRecord& r) noexcept {
 
 template <uint32_t N, Clock Clk, Waiter W>
 void wait_for_all(CpuTable<N>& table, Clk& clock, W& waiter, uint64_t timeout_us) noexcept {
-  Deadline<Clk> deadline(clock, timeout_us);
-  for (;;) {
-    bool pending = false;
-    for (auto& r : table) pending |= in_flight(r.load_state());
-    if (!pending) return;
-    if (deadline.expired()) break;
-    waiter.wait();
+  const bool all_settled = wait_until(clock, waiter, timeout_us, [&] {
+    for (auto& r : table) {
+      if (in_flight(r.load_state())) return false;
+    }
+    return true;
+  });
+  if (!all_settled) {
+    for (auto& r : table) fail_if_still_in_flight(r);
   }
-  for (auto& r : table) fail_if_still_in_flight(r);
 }
 
 template <Clock Clk, Waiter W>
 void wait_for_one(CpuRecord& r, Clk& clock, W& waiter, uint64_t timeout_us) noexcept {
-  Deadline<Clk> deadline(clock, timeout_us);
-  while (in_flight(r.load_state())) {
-    if (deadline.expired()) {
-      fail_if_still_in_flight(r);
-      return;
-    }
-    waiter.wait();
+  if (!wait_until(clock, waiter, timeout_us, [&] { return !in_flight(r.load_state()); })) {
+    fail_if_still_in_flight(r);
   }
 }
 

@@ -30,16 +30,11 @@ inline Status complete_offline(CpuRecord& self) noexcept {
 // marked failed (kCpuNeverOffline).
 template <Clock Clk, Waiter W>
 Status wait_offline(CpuRecord& victim, Clk& clock, W& waiter, uint64_t timeout_us) noexcept {
-  Deadline<Clk> deadline(clock, timeout_us);
-  while (victim.load_state() == CpuState::kGoingDown) {
-    if (deadline.expired()) {
-      if (victim.transition(CpuState::kGoingDown, CpuState::kFailed)) {
-        victim.fail(Error::kCpuNeverOffline);
-        return Error::kCpuNeverOffline;
-      }
-      break;
-    }
-    waiter.wait();
+  const bool settled = wait_until(clock, waiter, timeout_us, [&] {
+    return victim.load_state() != CpuState::kGoingDown;
+  });
+  if (!settled && victim.transition(CpuState::kGoingDown, CpuState::kFailed)) {
+    victim.fail(Error::kCpuNeverOffline);
   }
   return victim.load_state() == CpuState::kOffline ? Status{} : Status{Error::kCpuNeverOffline};
 }
