@@ -89,14 +89,24 @@ auto make_apic() noexcept {
   }
 }
 
+// Runs fn(apic) with the policy of the APIC mode chosen at boot: the one run-time branch
+// between the two compile-time policies.
+template <class Fn>
+decltype(auto) with_apic(Fn&& fn) noexcept {
+  if (g_apic_mode == ApicMode::kX2Apic) {
+    auto apic = make_apic<ApicMode::kX2Apic>();
+    return fn(apic);
+  }
+  auto apic = make_apic<ApicMode::kXApic>();
+  return fn(apic);
+}
+
 inline ApicId current_apic_id() noexcept {
-  return g_apic_mode == ApicMode::kX2Apic ? make_apic<ApicMode::kX2Apic>().id()
-                                          : make_apic<ApicMode::kXApic>().id();
+  return with_apic([](auto& apic) { return apic.id(); });
 }
 
 inline void lapic_eoi() noexcept {
-  if (g_apic_mode == ApicMode::kX2Apic) make_apic<ApicMode::kX2Apic>().eoi();
-  else make_apic<ApicMode::kXApic>().eoi();
+  with_apic([](auto& apic) { apic.eoi(); });
 }
 
 inline PerCpu& percpu_of(CpuRecord& r) noexcept { return *reinterpret_cast<PerCpu*>(r.kernel_data); }

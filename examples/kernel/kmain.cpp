@@ -203,10 +203,12 @@ extern "C" void kernel_main(uint32_t multiboot_info_phys) {
     platform::kprintf("SMPBOOT NOTE no usable MADT: %s\n", error_name(madt.error()));
     finish(false);
   }
-  if (madt->local_apic_phys() != 0) g_lapic_base = madt->local_apic_phys();
-
   NativeMsr msr;
   NativeCpuid cpuid;
+  // The xAPIC page is where IA32_APIC_BASE says (the MADT's address is only the firmware's
+  // copy of it), and enabling a mode does not move it.
+  g_lapic_base = read_apic_base(msr).base_phys();
+  g_apic_mode = read_apic_base(msr).mode();
   ApicMode wanted = g_config.apic == SmpConfig::Apic::kX2Apic  ? ApicMode::kX2Apic
                     : g_config.apic == SmpConfig::Apic::kXApic ? ApicMode::kXApic
                                                                : preferred_apic_mode(cpuid);
@@ -217,9 +219,7 @@ extern "C" void kernel_main(uint32_t multiboot_info_phys) {
                       apic_mode_name(wanted), error_name(mode.error()),
                       unsigned(cpu_supports_x2apic(cpuid)));
     // Report the BSP alone, still running in its firmware APIC mode.
-    const ApicId bsp_id = read_apic_base(msr).x2apic() ? make_apic<ApicMode::kX2Apic>().id()
-                                                       : make_apic<ApicMode::kXApic>().id();
-    (void)g_cpus.add(bsp_id);
+    (void)g_cpus.add(current_apic_id());
     (void)mark_bsp_online(g_cpus[0], tsc_clock().now_us(), read_apic_base(msr).is_bsp());
     BringupReport report;
     report.intended = report.online = 1;
@@ -229,7 +229,6 @@ extern "C" void kernel_main(uint32_t multiboot_info_phys) {
     finish(false);
   }
   g_apic_mode = *mode;
-  if (g_lapic_base != read_apic_base(msr).base_phys()) g_lapic_base = read_apic_base(msr).base_phys();
 
   if (g_apic_mode == ApicMode::kX2Apic) {
     g_timer_counts_per_ms = calibrate_apic_timer<ApicMode::kX2Apic>();

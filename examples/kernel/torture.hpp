@@ -75,9 +75,9 @@ inline void on_offline_request(platform::InterruptFrame&) {
   if (self == nullptr || self->load_state() != CpuState::kGoingDown) return;
   if (!complete_offline(*self)) return;
   // Wake the controller, which sleeps until we are offline.
-  const IpiCommand done = IpiCommand::fixed(ApicId{g_controller_apic.load(MemoryOrder::kAcquire)}, kWakeVector);
-  if (g_apic_mode == ApicMode::kX2Apic) (void)make_apic<ApicMode::kX2Apic>().send(done);
-  else (void)make_apic<ApicMode::kXApic>().send(done);
+  const IpiCommand done =
+      IpiCommand::fixed(ApicId{g_controller_apic.load(MemoryOrder::kAcquire)}, kWakeVector);
+  with_apic([&](auto& apic) { (void)apic.send(done); });
   park_forever();  // APs: restarted by INIT/SIPI; CPU0: by NMI (on_nmi)
 }
 
