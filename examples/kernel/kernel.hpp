@@ -65,14 +65,10 @@ inline const CpuRecord& boot_data_for(const CpuRecord& r) noexcept {
   return r;
 }
 
+// The kernel's smpboot Clock: the TSC at the frequency calibrated at boot (same on every CPU).
 inline TscClock<NativeCpu> tsc_clock() noexcept {
   return TscClock<NativeCpu>(NativeCpu{}, platform::tsc_hz());
 }
-
-struct KernelClock {
-  uint64_t now_us() noexcept { return tsc_clock().now_us(); }
-  void delay_us(uint64_t us) noexcept { platform::delay_us(us); }
-};
 
 // Waiting CPUs sleep: sti; hlt, woken by an IPI or their APIC-timer tick (never spin: under
 // TCG a spinning vCPU starves the others).

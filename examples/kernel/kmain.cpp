@@ -155,7 +155,7 @@ template <ApicMode M>
   platform::set_handler(kTimerVector, on_ipi);
   platform::set_handler(kSpuriousVector, on_spurious);
   apic.start_periodic_timer(kTimerVector, g_timer_counts_per_ms ? g_timer_counts_per_ms : 100000);
-  KernelClock kclock;
+  auto kclock = tsc_clock();
   HaltWaiter waiter;
   // Serial mode waits for one AP at a time: every AP wakes the BSP.
   g_online_awaited.store(options.mode == BringupMode::kSerial ? 1 : int32_t(g_cpus.size()) - 1,

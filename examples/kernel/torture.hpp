@@ -156,7 +156,7 @@ template <ApicMode M>
 void torture_cycle(CpuRecord& me) {
   TortureState& t = g_torture;
   auto apic = make_apic<M>();
-  KernelClock clock;
+  auto clock = tsc_clock();
   HaltWaiter waiter;
   g_controller_apic.store(me.apic_id, MemoryOrder::kRelease);
   apic.start_periodic_timer(kTimerVector, g_timer_counts_per_ms);
@@ -234,7 +234,7 @@ void torture_cycle(CpuRecord& me) {
 template <ApicMode M>
 [[noreturn]] void watchdog_loop() {
   auto apic = make_apic<M>();
-  KernelClock clock;
+  auto clock = tsc_clock();
   apic.start_periodic_timer(kTimerVector, g_timer_counts_per_ms * 100);  // 100 ms tick
   g_last_progress_us.store(clock.now_us(), MemoryOrder::kRelease);
   for (;;) {
