@@ -21,6 +21,9 @@ Status begin_wake(CpuRecord& record, Clk& clock) noexcept {
     return s;
   }
   record.kick_us = clock.now_us();
+  record.alive_us = record.online_us = 0;  // this wake's times, not the previous wake's
+  record.error = uint32_t(Error::kNone);
+  record.esr = 0;
   return {};
 }
 
