@@ -163,22 +163,9 @@ template <ApicMode M>
   const BringupReport report = bring_up_aps(g_cpus, apic, kclock, waiter, *page, options);
   apic.stop_timer();
   if (g_config.torture == 0) {
-    finish(print_report(report, apic_mode_name(M)));
+    finish(print_report(report, apic_mode_name(M), g_config.cmdline_refused));
   }
-  // Hotplug torture: CPU0 holds the token first and becomes an ordinary idle CPU.
-  if (g_cpus.size() > 1) g_last_woken_ap.store(&g_cpus[g_cpus.size() - 1], MemoryOrder::kRelease);
-  g_torture.cycles_target = g_config.torture;
-  g_torture.rng = g_config.seed;
-  g_torture.bringup = report;
-  g_torture.apic_name = apic_mode_name(M);
-  if (g_cpus.size() >= 3) {
-    g_watchdog_index = g_cpus.size() - 1;
-    (void)apic.send(IpiCommand::fixed(g_cpus[g_watchdog_index].apic(), kWakeVector));
-  }
-  CpuRecord* first = pick(controller_allowed, bsp);
-  g_token.store(first ? first->index : 0, MemoryOrder::kRelease);
-  if (first && first != &bsp) (void)apic.send(IpiCommand::fixed(first->apic(), kWakeVector));
-  idle_loop(bsp);
+  start_torture<M>(report, bsp);  // torture.hpp; the BSP becomes an ordinary idle CPU
 }
 
 }  // namespace kernel

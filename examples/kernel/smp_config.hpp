@@ -1,7 +1,9 @@
 // The example kernel's command-line parameters (docs/example-kernel.md lists them all):
 //   smp.mode=serial|parallel|broadcast   smp.delays=spec|modern|auto   smp.maxcpus=N
 //   smp.apic=auto|xapic|x2apic           smp.id=apic|cpuid             smp.timeout_ms=N
-// Unknown values fall back to the default and are reported on the console.
+// Values are parsed whole (a view into the kept command line, so leading zeros are fine).
+// Unknown values fall back to the default and are reported on the console; a command line
+// longer than the kernel keeps is refused whole (status=fail).
 #pragma once
 
 #include <smpboot/arch/x86_64/native.hpp>
@@ -32,78 +34,95 @@ struct SmpConfig {
   bool inject_controller_hang = false;  // a torture controller stops (cli; hlt) mid-run
   uint32_t watchdog_ms = 3000;  // torture: no progress for this long = a reported hang
 
-  static bool equals(const char* a, const char* b) {
-    while (*a && *a == *b) ++a, ++b;
-    return *a == *b;
-  }
-  static bool parse_u32(const char* s, uint32_t& out) {
-    if (!*s) return false;
+  // Set when the command line was longer than the kernel keeps: no parameter is used and the
+  // result is status=fail.
+  bool cmdline_refused = false;
+
+  using Value = platform::CmdlineValue;
+
+  // Decimal, the whole value (leading zeros included); false if empty, not a number or above
+  // 2^32 - 1.
+  static bool parse_u32(Value s, uint32_t& out) {
+    if (s.length == 0) return false;
     uint64_t v = 0;
-    for (; *s; ++s) {
-      if (*s < '0' || *s > '9') return false;
-      v = v * 10 + uint64_t(*s - '0');
+    for (size_t i = 0; i < s.length; ++i) {
+      if (s.data[i] < '0' || s.data[i] > '9') return false;
+      v = v * 10 + uint64_t(s.data[i] - '0');
       if (v > 0xFFFF'FFFFu) return false;
     }
     out = uint32_t(v);
     return true;
   }
-  static void bad(const char* key, const char* value) {
-    platform::kprintf("SMPBOOT NOTE ignoring %s=%s (see docs/example-kernel.md)\n", key, value);
+  static void bad(const char* key, Value value) {
+    constexpr size_t kShown = 48;  // longer than every valid value; the rest shows as "..."
+    char shown[kShown + 1];
+    size_t n = 0;
+    for (; n < value.length && n < kShown; ++n) shown[n] = value.data[n];
+    shown[n] = '\0';
+    platform::kprintf("SMPBOOT NOTE ignoring %s=%s%s (see docs/example-kernel.md)\n", key, shown,
+                      n < value.length ? "..." : "");
   }
 
   void parse() {
-    char v[32];
-    if (platform::cmdline_get("smp.mode", v, sizeof v)) {
-      if (equals(v, "serial")) mode = smpboot::BringupMode::kSerial;
-      else if (equals(v, "parallel")) mode = smpboot::BringupMode::kParallel;
-      else if (equals(v, "broadcast")) mode = smpboot::BringupMode::kBroadcast;
+    if (!platform::cmdline_complete()) {
+      cmdline_refused = true;
+      platform::kprintf("SMPBOOT NOTE command line refused: %zu bytes, longer than the %zu the "
+                        "kernel keeps; no parameter is used\n", platform::cmdline_given_bytes(),
+                        platform::kCmdlineMaxBytes - 1);
+      return;
+    }
+    Value v;
+    if (platform::cmdline_get("smp.mode", v)) {
+      if (v.equals("serial")) mode = smpboot::BringupMode::kSerial;
+      else if (v.equals("parallel")) mode = smpboot::BringupMode::kParallel;
+      else if (v.equals("broadcast")) mode = smpboot::BringupMode::kBroadcast;
       else bad("smp.mode", v);
     }
-    if (platform::cmdline_get("smp.delays", v, sizeof v)) {
-      if (equals(v, "spec")) delays = smpboot::DelayPolicy::kSpec;
-      else if (equals(v, "modern")) delays = smpboot::DelayPolicy::kModern;
-      else if (equals(v, "auto")) delays = smpboot::DelayPolicy::kAuto;
+    if (platform::cmdline_get("smp.delays", v)) {
+      if (v.equals("spec")) delays = smpboot::DelayPolicy::kSpec;
+      else if (v.equals("modern")) delays = smpboot::DelayPolicy::kModern;
+      else if (v.equals("auto")) delays = smpboot::DelayPolicy::kAuto;
       else bad("smp.delays", v);
     }
-    if (platform::cmdline_get("smp.apic", v, sizeof v)) {
-      if (equals(v, "auto")) apic = Apic::kAuto;
-      else if (equals(v, "xapic")) apic = Apic::kXApic;
-      else if (equals(v, "x2apic")) apic = Apic::kX2Apic;
+    if (platform::cmdline_get("smp.apic", v)) {
+      if (v.equals("auto")) apic = Apic::kAuto;
+      else if (v.equals("xapic")) apic = Apic::kXApic;
+      else if (v.equals("x2apic")) apic = Apic::kX2Apic;
       else bad("smp.apic", v);
     }
-    if (platform::cmdline_get("smp.id", v, sizeof v)) {
-      if (equals(v, "apic")) id_source = smpboot::TrampolineIdSource::kApicRegister;
-      else if (equals(v, "cpuid")) id_source = smpboot::TrampolineIdSource::kCpuidChain;
+    if (platform::cmdline_get("smp.id", v)) {
+      if (v.equals("apic")) id_source = smpboot::TrampolineIdSource::kApicRegister;
+      else if (v.equals("cpuid")) id_source = smpboot::TrampolineIdSource::kCpuidChain;
       else bad("smp.id", v);
     }
     uint32_t n;
-    if (platform::cmdline_get("smp.maxcpus", v, sizeof v)) {
+    if (platform::cmdline_get("smp.maxcpus", v)) {
       if (parse_u32(v, n)) max_cpus = n; else bad("smp.maxcpus", v);
     }
-    if (platform::cmdline_get("smp.torture", v, sizeof v)) {
+    if (platform::cmdline_get("smp.torture", v)) {
       if (parse_u32(v, n)) torture = n; else bad("smp.torture", v);
     }
-    if (platform::cmdline_get("smp.seed", v, sizeof v)) {
+    if (platform::cmdline_get("smp.seed", v)) {
       if (parse_u32(v, n) && n != 0) seed = n; else bad("smp.seed", v);
     }
-    if (platform::cmdline_get("smp.torture_cpu0", v, sizeof v)) {
-      if (equals(v, "1")) torture_cpu0 = true;
-      else if (equals(v, "0")) torture_cpu0 = false;
+    if (platform::cmdline_get("smp.torture_cpu0", v)) {
+      if (v.equals("1")) torture_cpu0 = true;
+      else if (v.equals("0")) torture_cpu0 = false;
       else bad("smp.torture_cpu0", v);
     }
-    if (platform::cmdline_get("smp.torture_victim", v, sizeof v)) {
+    if (platform::cmdline_get("smp.torture_victim", v)) {
       if (parse_u32(v, n)) torture_victim = n; else bad("smp.torture_victim", v);
     }
-    if (platform::cmdline_get("smp.inject", v, sizeof v)) {
-      if (equals(v, "cpu0_stale_bootdata")) inject_cpu0_stale_bootdata = true;
-      else if (equals(v, "dead_ap")) inject_dead_ap = true;
-      else if (equals(v, "controller_hang")) inject_controller_hang = true;
+    if (platform::cmdline_get("smp.inject", v)) {
+      if (v.equals("cpu0_stale_bootdata")) inject_cpu0_stale_bootdata = true;
+      else if (v.equals("dead_ap")) inject_dead_ap = true;
+      else if (v.equals("controller_hang")) inject_controller_hang = true;
       else bad("smp.inject", v);
     }
-    if (platform::cmdline_get("smp.watchdog_ms", v, sizeof v)) {
+    if (platform::cmdline_get("smp.watchdog_ms", v)) {
       if (parse_u32(v, n) && n > 0) watchdog_ms = n; else bad("smp.watchdog_ms", v);
     }
-    if (platform::cmdline_get("smp.timeout_ms", v, sizeof v)) {
+    if (platform::cmdline_get("smp.timeout_ms", v)) {
       if (parse_u32(v, n) && n > 0) timeout_us = uint64_t(n) * 1000; else bad("smp.timeout_ms", v);
     }
   }

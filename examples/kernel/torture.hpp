@@ -3,8 +3,10 @@
 // as a victim with smp.torture_cpu0=1. Any CPU controls any other.
 //
 // Who drives: a token (g_token = the controller's CPU index). The holder runs one cycle from
-// its idle loop, then hands the token to a random online CPU with an IPI. All torture state
-// is touched only by the holder; the hand-off is a release/acquire on the token.
+// its idle loop, then hands the token with an IPI to a random controller: an online CPU that
+// has a victim it may take down. All torture state is touched only by the holder; the
+// hand-off is a release/acquire on the token. A run that cannot complete every requested
+// cycle (no such pair, before or during the run) is a failure with a NOTE saying why.
 //
 // One cycle: offline the victim (online -> going_down, IPI; the victim parks itself), wake it
 // (NMI for CPU0 after checking that INIT to it is refused, INIT/SIPI/SIPI for an AP), wait for
@@ -113,30 +115,57 @@ inline void on_nmi(platform::InterruptFrame& frame) {
 
 // --- The controller ------------------------------------------------------------------------
 
-inline bool victim_allowed(const CpuRecord& r, const CpuRecord& controller) {
-  if (&r == &controller || r.load_state() != CpuState::kOnline) return false;
-  if (r.index == g_watchdog_index) return false;
+// A CPU the torture may take down: online, not the watchdog, and the fixed victim if one was
+// given, else any CPU but CPU0 unless smp.torture_cpu0=1.
+inline bool victim_candidate(const CpuRecord& r) {
+  if (r.load_state() != CpuState::kOnline || r.index == g_watchdog_index) return false;
   if (g_config.torture_victim != SmpConfig::kAnyVictim) return r.index == g_config.torture_victim;
   return g_config.torture_cpu0 || !r.is_firmware_bsp();
 }
 
-// A controller can be any online CPU but a fixed victim.
-inline bool controller_allowed(const CpuRecord& r, const CpuRecord&) {
-  return r.load_state() == CpuState::kOnline && r.index != g_watchdog_index &&
-         (g_config.torture_victim == SmpConfig::kAnyVictim || r.index != g_config.torture_victim);
+inline uint32_t count_victim_candidates() {
+  uint32_t n = 0;
+  for (const auto& r : g_cpus) n += victim_candidate(r);
+  return n;
 }
 
-inline CpuRecord* pick(bool (*allowed)(const CpuRecord&, const CpuRecord&), const CpuRecord& me) {
+// A controller is an online CPU, not the watchdog, that has a victim other than itself: a
+// token handed to a CPU with nothing to take down would end the torture early.
+inline bool controller_allowed(const CpuRecord& r, uint32_t victim_candidates) {
+  return r.load_state() == CpuState::kOnline && r.index != g_watchdog_index &&
+         victim_candidates > uint32_t(victim_candidate(r));
+}
+
+template <class Allowed>
+CpuRecord* pick(Allowed allowed) {
   uint32_t candidates = 0;
-  for (const auto& r : g_cpus) candidates += allowed(r, me);
+  for (const auto& r : g_cpus) candidates += allowed(r);
   if (candidates == 0) return nullptr;
   uint32_t k = uint32_t(next_random() % candidates);
   for (auto& r : g_cpus) {
-    if (allowed(r, me) && k-- == 0) return &r;
+    if (allowed(r) && k-- == 0) return &r;
   }
   return nullptr;
 }
 
+inline CpuRecord* pick_victim(const CpuRecord& controller) {
+  return pick([&](const CpuRecord& r) { return &r != &controller && victim_candidate(r); });
+}
+
+inline uint32_t count_controllers() {
+  const uint32_t victims = count_victim_candidates();
+  uint32_t n = 0;
+  for (const auto& r : g_cpus) n += controller_allowed(r, victims);
+  return n;
+}
+
+inline CpuRecord* pick_controller() {
+  const uint32_t victims = count_victim_candidates();
+  return pick([victims](const CpuRecord& r) { return controller_allowed(r, victims); });
+}
+
+// Prints the TORTURE line and the report. A run that did not complete every requested cycle
+// is a failure (its caller has printed why), as is any failed cycle.
 [[noreturn]] inline void finish_torture() {
   TortureState& t = g_torture;
   platform::kprintf(
@@ -146,9 +175,42 @@ inline CpuRecord* pick(bool (*allowed)(const CpuRecord&, const CpuRecord&), cons
       median(t.online_us, t.samples));
   platform::kprintf("SMPBOOT NOTE torture init_to_bsp_refusals=%u seed=%lu\n", t.init_bsp_refusals,
                     (unsigned long)g_config.seed);
+  const bool incomplete = t.cycles_done < t.cycles_target;
+  if (incomplete) {
+    platform::kprintf("SMPBOOT NOTE torture incomplete: %u of %u cycles\n", t.cycles_done,
+                      t.cycles_target);
+  }
   t.bringup.failed = g_cpus.count_in(CpuState::kFailed);
   t.bringup.online = g_cpus.count_in(CpuState::kOnline);
-  finish(print_report(t.bringup, t.apic_name, t.failures));
+  finish(print_report(t.bringup, t.apic_name, t.failures + incomplete));
+}
+
+// Whether at least one (controller, victim) pair exists before the first cycle; if not, a
+// NOTE says why.
+inline bool torture_can_run() {
+  const uint32_t n = g_cpus.size();
+  const uint32_t victim = g_config.torture_victim;
+  const bool fixed = victim != SmpConfig::kAnyVictim;
+  if (n < 2) {
+    platform::kprintf("SMPBOOT NOTE torture cannot run: only one CPU (a cycle needs a controller "
+                      "and a victim)\n");
+  } else if (fixed && victim >= n) {
+    platform::kprintf("SMPBOOT NOTE torture cannot run: no such victim: smp.torture_victim=%u, "
+                      "the CPUs are 0..%u\n", victim, n - 1);
+  } else if (fixed && victim == g_watchdog_index) {
+    platform::kprintf("SMPBOOT NOTE torture cannot run: victim cpu %u is the watchdog CPU (the "
+                      "last CPU, with 3 or more)\n", victim);
+  } else if (fixed && g_cpus[victim].load_state() != CpuState::kOnline) {
+    platform::kprintf("SMPBOOT NOTE torture cannot run: victim cpu %u is %s after the bringup\n",
+                      victim, cpu_state_name(g_cpus[victim].load_state()));
+  } else if (count_controllers() == 0) {
+    platform::kprintf("SMPBOOT NOTE torture cannot run: no online CPU has another online CPU to "
+                      "take down%s\n",
+                      g_config.torture_cpu0 ? "" : " (CPU0 is a victim only with smp.torture_cpu0=1)");
+  } else {
+    return true;
+  }
+  return false;
 }
 
 // One offline/online/check cycle with `me` as the controller, then the token moves on.
@@ -161,9 +223,11 @@ void torture_cycle(CpuRecord& me) {
   g_controller_apic.store(me.apic_id, MemoryOrder::kRelease);
   apic.start_periodic_timer(kTimerVector, g_timer_counts_per_ms);
 
-  CpuRecord* victim = t.cycles_done < t.cycles_target ? pick(victim_allowed, me) : nullptr;
-  if (victim == nullptr) {
+  CpuRecord* victim = pick_victim(me);
+  if (victim == nullptr) {  // the token only goes to CPUs with a victim: a bug if reached
     apic.stop_timer();
+    platform::kprintf("SMPBOOT NOTE torture stopped: controller cpu %u has no online CPU to take "
+                      "down\n", me.index);
     finish_torture();
   }
   const bool cpu0 = victim->is_firmware_bsp();
@@ -223,10 +287,15 @@ void torture_cycle(CpuRecord& me) {
   t.cpu0_cycles += cpu0;
   g_last_progress_us.store(clock.now_us(), MemoryOrder::kRelease);
 
-  // Hand the token to a random online CPU (possibly ourselves).
+  // Hand the token to a random controller (possibly ourselves).
   apic.stop_timer();
-  CpuRecord* next = pick(controller_allowed, me);
-  if (next == nullptr) next = &me;
+  if (t.cycles_done == t.cycles_target) finish_torture();
+  CpuRecord* next = pick_controller();
+  if (next == nullptr) {  // a failed cycle left no victim that is online
+    platform::kprintf("SMPBOOT NOTE torture stopped after %u cycles: no online CPU has another "
+                      "online CPU to take down\n", t.cycles_done);
+    finish_torture();
+  }
   g_token.store(next->index, MemoryOrder::kRelease);
   if (next != &me) (void)apic.send(IpiCommand::fixed(next->apic(), kWakeVector));
 }
@@ -266,6 +335,27 @@ template <ApicMode M>
     }
     NativeCpu{}.enable_interrupts_and_halt();
   }
+}
+
+// After the bringup, on the BSP (smp.torture > 0): chooses the watchdog, checks that some
+// CPU can take another down, hands the token to a first controller, then idles with the rest.
+template <ApicMode M>
+[[noreturn]] void start_torture(const BringupReport& report, CpuRecord& bsp) {
+  auto apic = make_apic<M>();
+  if (g_cpus.size() > 1) g_last_woken_ap.store(&g_cpus[g_cpus.size() - 1], MemoryOrder::kRelease);
+  g_torture.cycles_target = g_config.torture;
+  g_torture.rng = g_config.seed;
+  g_torture.bringup = report;
+  g_torture.apic_name = apic_mode_name(M);
+  if (g_cpus.size() >= 3) g_watchdog_index = g_cpus.size() - 1;
+  if (!torture_can_run()) finish_torture();
+  if (g_watchdog_index != kNoWatchdog) {
+    (void)apic.send(IpiCommand::fixed(g_cpus[g_watchdog_index].apic(), kWakeVector));
+  }
+  CpuRecord* first = pick_controller();  // not null: torture_can_run found one
+  g_token.store(first->index, MemoryOrder::kRelease);
+  if (first != &bsp) (void)apic.send(IpiCommand::fixed(first->apic(), kWakeVector));
+  idle_loop(bsp);
 }
 
 inline void install_hotplug_handlers() {

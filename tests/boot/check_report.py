@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Checks an example-kernel serial log: the SMPBOOT RESULT line and every SMPBOOT CPU line.
 
-usage: check_report.py LOG [--cpus N] [--status ok|fail] [--mode M] [--apic A] [--id S]
-                           [--delays D] [--apic-ids 0,1,2] [--note TEXT]
+usage: check_report.py LOG [--exit-code RC] [--cpus N] [--status ok|fail] [--mode M] [--apic A]
+                           [--id S] [--delays D] [--apic-ids 0,1,2] [--note TEXT] ...
+       check_report.py LOG --exit-code RC --expect-injected-failure [--injected-victim IDX]
 Exit status 0 when every expectation holds; otherwise prints what differs.
 """
 import argparse
@@ -13,13 +14,64 @@ CPU_RE = re.compile(r"^SMPBOOT CPU idx=(\d+) apic=(\d+) state=(\w+) kick_us=(\d+
                     r"alive_us=(\d+|-) online_us=(\d+|-)\s*$")
 TORTURE_RE = re.compile(r"^SMPBOOT TORTURE cycles=(\d+) failures=(\d+) cpu0_cycles=(\d+) "
                         r"offline_median_us=(\d+) online_median_us=(\d+)\s*$")
+FAILED_CYCLE_RE = re.compile(r"^SMPBOOT NOTE torture cycle=(\d+) controller=(\d+) victim=(\d+) "
+                             r"state=(\w+) error=(\w+)\s*$")
+EXCEPTION_RE = re.compile(r"^\*\*\* CPU EXCEPTION (\d+) ", re.M)
+EXIT_RE = re.compile(r"^\*\*\* exiting with code 0x([0-9a-f]+)\s*$", re.M)
 RESULT_RE = re.compile(r"^SMPBOOT RESULT status=(ok|fail) cpus=(\d+) online=(\d+) failed=(\d+) "
                        r"mode=(\w+) apic=(\w+) id=(\w+) delays=(\w+) bringup_us=(\d+)\s*$")
+
+
+def check_injected(text, lines, torture, rc, victim):
+    """An injected fault counts as caught only through the kernel's own detection, consistent
+    with the exit code: failed torture cycles in the report (status=fail, exit code 1), or the
+    exception report of a CPU the fault corrupted (exit code 0x40 + vector). A timeout, a
+    triple fault, a silent exit or a failure the report does not explain does not count."""
+    errors = []
+    exc = EXCEPTION_RE.search(text)
+    if exc:
+        vector = int(exc.group(1))
+        ex = EXIT_RE.search(text)
+        if not ex or int(ex.group(1), 16) != 0x40 + vector:
+            errors.append(f"exception {vector} without its 'exiting with code 0x{0x40 + vector:x}' line")
+        if rc != 0x40 + vector:
+            errors.append(f"exit code {rc} after exception {vector}, expected {0x40 + vector}")
+        how = f"exception {vector} reported"
+    else:
+        failed_cycles = [m for m in (FAILED_CYCLE_RE.match(l) for l in lines) if m]
+        watchdog = [l for l in lines if l.startswith("SMPBOOT NOTE torture watchdog:")]
+        results = [RESULT_RE.match(l) for l in lines if l.startswith("SMPBOOT RESULT")]
+        if rc != 1:
+            errors.append(f"exit code {rc}: neither a reported failure (1) nor an exception "
+                          "report (0x40 + vector)")
+        if len(results) != 1 or results[0] is None or results[0].group(1) != "fail":
+            errors.append("expected exactly one RESULT line with status=fail")
+        if len(torture) != 1 or torture[0] is None:
+            errors.append(f"expected one well-formed TORTURE line, got {len(torture)}")
+        else:
+            failures = int(torture[0].group(2))
+            if failures == 0:
+                errors.append("the torture reports failures=0")
+            if failures != len(failed_cycles) + len(watchdog):
+                errors.append(f"failures={failures} but {len(failed_cycles)} failed-cycle and "
+                              f"{len(watchdog)} watchdog NOTE lines")
+        if victim is not None and failed_cycles and int(failed_cycles[0].group(3)) != victim:
+            errors.append(f"the first failed cycle took down cpu {failed_cycles[0].group(3)}, "
+                          f"not the injected victim {victim}")
+        if victim is not None and not failed_cycles:
+            errors.append(f"no failed cycle with victim {victim}")
+        how = f"{len(failed_cycles)} failed cycles reported"
+    for e in errors:
+        print("check_report: injected fault not properly detected:", e)
+    if not errors:
+        print(f"check_report: injected fault detected ({how})")
+    return 1 if errors else 0
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("log")
+    ap.add_argument("--exit-code", type=int, help="the emulator's exit code (run-qemu.sh)")
     ap.add_argument("--cpus", type=int)
     ap.add_argument("--status", default="ok")
     ap.add_argument("--mode")
@@ -34,21 +86,20 @@ def main():
     ap.add_argument("--torture-cpu0", type=int, help="cpu0_cycles must be at least this")
     ap.add_argument("--torture-cpu0-exact", type=int, help="cpu0_cycles must equal this")
     ap.add_argument("--expect-injected-failure", action="store_true",
-                    help="pass only if the torture reported failures or the kernel crashed")
+                    help="pass only if the kernel detected the fault: failed torture cycles "
+                         "reported, or an exception report, matching --exit-code")
+    ap.add_argument("--injected-victim", type=int,
+                    help="with --expect-injected-failure: the first failed cycle's victim")
     a = ap.parse_args()
     text = open(a.log, errors="replace").read()
     lines = [l.rstrip("\r") for l in text.splitlines()]
     errors = []
     torture = [TORTURE_RE.match(l) for l in lines if l.startswith("SMPBOOT TORTURE")]
     if a.expect_injected_failure:
-        crashed = re.search(r"CPU EXCEPTION|exception", text) is not None
-        failed = any(m and int(m.group(2)) > 0 for m in torture)
-        noted = "SMPBOOT NOTE torture cycle=" in text
-        if not (crashed or failed or noted):
-            print("check_report: the injected fault went unnoticed: no failure, no crash")
+        if a.exit_code is None:
+            print("check_report: --expect-injected-failure needs --exit-code")
             return 1
-        print(f"check_report: injected fault detected (crash={crashed}, reported={failed or noted})")
-        return 0
+        return check_injected(text, lines, torture, a.exit_code, a.injected_victim)
     if a.torture_cycles is not None:
         if len(torture) != 1 or torture[0] is None:
             errors.append(f"expected one well-formed TORTURE line, got {len(torture)}")

@@ -8,10 +8,11 @@ extern "C" uint8_t kernel_pml4[];  // boot.asm
 namespace platform {
 namespace {
 
-constexpr size_t kCmdlineMax = 1024;
 constexpr size_t kPoolBytes = 16u << 20;
+constexpr size_t kCmdlineScanBytes = 1u << 20;  // a bound, should a loader forget the NUL
 
-constinit char g_cmdline[kCmdlineMax] = {};
+constinit char g_cmdline[kCmdlineMaxBytes] = {};
+constinit size_t g_cmdline_given = 0;
 alignas(4096) constinit uint8_t g_pool[kPoolBytes] = {};
 constinit size_t g_pool_used = 0;
 
@@ -27,13 +28,18 @@ void platform_init(uint32_t multiboot_info_phys) {
   const auto* src = reinterpret_cast<const char*>(uintptr_t(detail::load32(mbi + 16)));
   if (!src) return;
   size_t n = 0;
-  for (; n + 1 < kCmdlineMax && src[n]; ++n) g_cmdline[n] = src[n];
+  for (; n + 1 < kCmdlineMaxBytes && src[n]; ++n) g_cmdline[n] = src[n];
   g_cmdline[n] = '\0';
+  while (n < kCmdlineScanBytes && src[n]) ++n;
+  g_cmdline_given = n;
 }
 
 const char* cmdline() { return g_cmdline; }
+bool cmdline_complete() { return g_cmdline_given < kCmdlineMaxBytes; }
+size_t cmdline_given_bytes() { return g_cmdline_given; }
 
-bool cmdline_get(const char* key, char* out, size_t out_len) {
+bool cmdline_get(const char* key, CmdlineValue& out) {
+  if (!cmdline_complete()) return false;
   size_t key_len = 0;
   while (key[key_len]) ++key_len;
   const char* value = nullptr;
@@ -53,9 +59,16 @@ bool cmdline_get(const char* key, char* out, size_t out_len) {
     }
   }
   if (!value) return false;
+  out = CmdlineValue{value, value_len};
+  return true;
+}
+
+bool cmdline_get(const char* key, char* out, size_t out_len) {
+  CmdlineValue value;
+  if (!cmdline_get(key, value)) return false;
   if (out && out_len) {
-    const size_t n = value_len < out_len - 1 ? value_len : out_len - 1;
-    memcpy(out, value, n);
+    const size_t n = value.length < out_len ? value.length : 0;
+    memcpy(out, value.data, n);
     out[n] = '\0';
   }
   return true;

@@ -143,11 +143,30 @@ void delay_us(uint64_t us);             // busy-waits on the TSC
 // ---- Command line -------------------------------------------------------------------------------
 
 // The Multiboot command line; "" if none. QEMU's starts with the kernel path, GRUB's with the
-// path from `multiboot`: look options up by key, not by position.
+// path from `multiboot`: look options up by key, not by position. The kernel keeps up to
+// kCmdlineMaxBytes - 1 characters; a longer line is refused whole (cmdline_complete() is
+// false and no key is found), never used truncated.
+inline constexpr size_t kCmdlineMaxBytes = 4096;
 const char* cmdline();
-// Finds a whitespace-separated `key=value` token (the last one wins) and copies its value,
-// truncated to out_len - 1 characters and NUL-terminated. A bare `key` gives "". False if
-// the key is absent.
+bool cmdline_complete();
+size_t cmdline_given_bytes();  // the boot loader's length (counted up to 1 MiB)
+
+// A value on the command line: a view into the kernel's copy, not NUL-terminated.
+struct CmdlineValue {
+  const char* data = nullptr;
+  size_t length = 0;
+  bool equals(const char* s) const {
+    for (size_t i = 0; i < length; ++i) {
+      if (s[i] != data[i]) return false;  // also stops at the end of a shorter s
+    }
+    return s[length] == '\0';
+  }
+};
+// Finds a whitespace-separated `key=value` token (the last one wins) and gives its whole
+// value. A bare `key` gives an empty value. False if the key is absent.
+bool cmdline_get(const char* key, CmdlineValue& value);
+// The same, copied and NUL-terminated into out: a value of out_len characters or more gives
+// "" (never a truncated value).
 bool cmdline_get(const char* key, char* out, size_t out_len);
 
 // ---- Leaving ------------------------------------------------------------------------------------
