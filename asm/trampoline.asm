@@ -10,6 +10,10 @@
 ; Rules that make parallel bringup safe: the AP writes nothing in this page and uses no stack
 ; until it is on its own; every absolute address it needs was relocated by the BSP (the
 ; parameter block). An AP whose ID is not in the table parks (cli; hlt), touching nothing.
+; The only stores it makes before its stack are to its own record: the BootStage it reached
+; (protected, long), so the BSP can say where a failed AP stopped, and with the CPUID ID source
+; the failure of its own record when CPUID names another CPU than its APIC ID register does
+; (firmware renumbered the APIC IDs): it then parks instead of running on someone else's stack.
 ;
 ; The parameter block layout comes from include/smpboot/boot/trampoline_layout.hpp through
 ; the generated smpboot_layout.inc; the assertions at the end fail the build on any mismatch.
@@ -29,7 +33,37 @@ CR4_PAE   equ 1 << 5
 EFER_LME  equ 1 << 8
 EFER_NXE  equ 1 << 11
 CR0_PE    equ 1 << 0
+CR0_NW    equ 1 << 29
+CR0_CD    equ 1 << 30
 CR0_PG    equ 1 << 31
+EFER_NX_CPUID_BIT equ 20             ; CPUID 8000_0001H:EDX[20]: execute-disable exists
+
+; Finds the table index of an APIC ID with the same open-addressing probe as CpuTable::find,
+; in 32- or 64-bit code. %1 slot array base, %2 the ID (32-bit register), %3 the register
+; holding the parameter block's address, %4 the slot register as an address index (eax or
+; rax), %5 where to go when the ID is not in the table. Out: edx = index. Clobbers eax, ecx.
+%macro FIND_INDEX 5
+    mov ecx, [%3 + p_slot_bits]
+    mov edx, 1
+    shl edx, cl                     ; probe budget: every slot once
+    neg ecx
+    add ecx, 32                     ; cl = 32 - slot_bits: shl+shr by it keeps the slot bits
+    imul eax, %2, SLOT_HASH_MULTIPLIER
+    shr eax, cl                     ; home slot
+%%probe:
+    cmp [%1 + %4 * 8], %2
+    je %%found
+    cmp dword [%1 + %4 * 8], SLOT_EMPTY & 0xFFFFFFFF
+    je %5
+    inc eax
+    shl eax, cl
+    shr eax, cl
+    dec edx
+    jnz %%probe
+    jmp %5
+%%found:
+    mov edx, [%1 + %4 * 8 + 4]      ; high half of the slot: the CPU index
+%endmacro
 
 bits 16
 org 0
@@ -57,6 +91,10 @@ p_lm64:         dd lm64_entry - blob_start      ; far pointer m16:32, relocated 
                 dw GDT_CODE64
 p_gdtr:         dw gdt_end - gdt - 1            ; GDTR image: limit, then base
                 dd gdt - blob_start             ; relocated by the BSP
+p_slots_phys:   dd 0
+p_records_phys: dd 0
+p_stop_index:   dd 0xFFFFFFFF
+p_stop_stage:   dd 0
 params_end:
     align 8, db 0
 
@@ -70,7 +108,11 @@ real_mode_entry:
     shl ebp, 4                      ; ebp = physical base of this page, kept until long mode
 
     o32 lgdt [p_gdtr]               ; 32-bit base: the GDT lies below 1 MiB in this page
+    ; INIT leaves CR0 = 6000_0010H: CD and NW set, caches off (SDM Vol. 3A 10.1.1 "Processor
+    ; State After Reset"). Emulators ignore them; on hardware an AP would run the kernel
+    ; uncached. Clear both on the way into protected mode (the caches were invalidated by INIT).
     mov eax, cr0
+    and eax, ~(CR0_CD | CR0_NW)
     or eax, CR0_PE
     mov cr0, eax
     o32 jmp far [p_pm32]
@@ -84,7 +126,9 @@ pm32_entry:
     mov fs, ax
     mov gs, ax
 
-    ; --- Who am I? Result in esi. Paging is off, so the xAPIC page is read physically.
+    ; --- Who am I? esi = the APIC ID register (always: the cross-check needs it), edi = the
+    ; ID to look the record up by (the register, or the CPUID chain). Paging is off, so the
+    ; xAPIC page is read physically.
     mov ecx, IA32_APIC_BASE
     rdmsr
     test dword [ebp + p_flags], TRAMPOLINE_FLAG_X2APIC
@@ -96,50 +140,71 @@ pm32_entry:
     or eax, APIC_BASE_EN_EXTD
     wrmsr
 .x2apic_on:
-    cmp dword [ebp + p_id_source], 1
-    je .cpuid_chain
     mov ecx, X2APIC_ID_MSR
     rdmsr
     mov esi, eax
-    jmp .have_id
+    jmp .have_register_id
 .xapic:
-    cmp dword [ebp + p_id_source], 1
-    je .cpuid_chain
-    and eax, 0xFFFFF000             ; the xAPIC page must lie below 4 GiB (it does by default)
+    test edx, edx                   ; base above 4 GiB: not reachable with paging off (the BSP
+    jnz park32                      ; refuses that setup: kApicBaseAbove4G)
+    and eax, 0xFFFFF000
     mov esi, [eax + XAPIC_ID_REG]
     shr esi, 24
-    jmp .have_id
-
-.cpuid_chain:                       ; 1FH, then 0BH (32-bit x2APIC ID), then 01H (8-bit)
+.have_register_id:
+    mov edi, esi
+    cmp dword [ebp + p_id_source], ID_SOURCE_CPUID_CHAIN
+    jne .have_id
+    ; The CPUID chain: 1FH, then 0BH (32-bit x2APIC ID), then 01H (8-bit).
     xor eax, eax
     cpuid
-    mov edi, eax                    ; max basic leaf
-    cmp edi, 0x1F
+    cmp eax, 0x1F
     jb .try_0b
     mov eax, 0x1F
     xor ecx, ecx
     cpuid
     test bx, bx                     ; EBX[15:0] = 0: leaf not valid
     jz .try_0b
-    mov esi, edx
+    mov edi, edx
     jmp .have_id
 .try_0b:
-    cmp edi, 0x0B
+    xor eax, eax
+    cpuid
+    cmp eax, 0x0B
     jb .leaf01
     mov eax, 0x0B
     xor ecx, ecx
     cpuid
     test bx, bx
     jz .leaf01
-    mov esi, edx
+    mov edi, edx
     jmp .have_id
 .leaf01:
     mov eax, 1
     cpuid
-    mov esi, ebx
-    shr esi, 24
+    mov edi, ebx
+    shr edi, 24
 
 .have_id:
+    ; --- Stage "protected" in our record, if the BSP made the table reachable with paging
+    ; off. Not when the IDs disagree: that record may be another CPU's (long mode sorts it out).
+    cmp esi, edi
+    jne .long_mode
+    cmp edi, SLOT_EMPTY & 0xFFFFFFFF
+    je park32
+    mov ebx, [ebp + p_slots_phys]
+    test ebx, ebx
+    jz .long_mode
+    FIND_INDEX ebx, edi, ebp, eax, .long_mode
+    mov ebx, edx                    ; index
+    imul edx, [ebp + p_record_size]
+    add edx, [ebp + p_records_phys]
+    mov dword [edx + CPU_STAGE], STAGE_PROTECTED
+    cmp ebx, [ebp + p_stop_index]   ; test support: stop here on purpose
+    jne .long_mode
+    cmp dword [ebp + p_stop_stage], STAGE_PROTECTED
+    je park32
+
+.long_mode:
     ; --- Long mode: PAE, CR3, EFER.LME (and NXE), then paging (SDM 10.8.5).
     mov eax, cr4
     or eax, CR4_PAE
@@ -149,15 +214,34 @@ pm32_entry:
     mov ecx, IA32_EFER
     rdmsr
     or eax, EFER_LME
-    test dword [ebp + p_flags], TRAMPOLINE_FLAG_NXE
-    jz .no_nxe
-    or eax, EFER_NXE
-.no_nxe:
     wrmsr
+    ; NXE only where the CPU has NX: writing EFER.NXE without it is a #GP, and with no IDT
+    ; yet a triple fault (SDM Vol. 3A 2.2.1 "Extended Feature Enable Register"; firmware can
+    ; hide NX with the XD-disable setting).
+    test dword [ebp + p_flags], TRAMPOLINE_FLAG_NXE
+    jz .paging
+    mov eax, 0x80000000
+    cpuid
+    cmp eax, 0x80000001
+    jb .paging
+    mov eax, 0x80000001
+    cpuid
+    bt edx, EFER_NX_CPUID_BIT
+    jnc .paging
+    mov ecx, IA32_EFER
+    rdmsr
+    or eax, EFER_NXE
+    wrmsr
+.paging:
     mov eax, cr0
     or eax, CR0_PG
     mov cr0, eax
     jmp far [ebp + p_lm64]
+
+park32:
+    cli
+    hlt
+    jmp park32
 
 bits 64
 lm64_entry:
@@ -167,38 +251,25 @@ lm64_entry:
     mov ss, ax
     mov ebp, ebp                    ; upper halves are undefined after the mode switch
     mov esi, esi
+    mov edi, edi
+    mov r8, [rbp + p_slots]
 
-    ; --- Look the APIC ID up: the same open-addressing probe as CpuTable::find. 0xFFFFFFFF
-    ; (junk CPUID/MSR) would match an empty slot's ID field: never a CPU, park.
+    ; 0xFFFFFFFF (junk CPUID/MSR) would match an empty slot's ID field: never a CPU, park.
     cmp esi, SLOT_EMPTY & 0xFFFFFFFF
     je park
-    mov r8, [rbp + p_slots]
-    mov ecx, [rbp + p_slot_bits]
-    mov r9d, 1
-    shl r9d, cl
-    mov r10d, r9d                   ; probe budget: every slot once
-    dec r9d                         ; slot mask
-    imul eax, esi, SLOT_HASH_MULTIPLIER
-    neg ecx
-    add ecx, 32
-    shr eax, cl                     ; home slot
-.probe:
-    mov rdx, [r8 + rax * 8]
-    cmp edx, esi
-    je .found
-    cmp edx, SLOT_EMPTY & 0xFFFFFFFF
-    je park
-    inc eax
-    and eax, r9d
-    dec r10d
-    jnz .probe
-    jmp park
-
-.found:
-    shr rdx, 32                     ; CPU index
+    cmp esi, edi
+    jne .id_mismatch
+    FIND_INDEX r8, edi, rbp, rax, park
+    mov ebx, edx                    ; index
     imul rdx, [rbp + p_record_size]
     add rdx, [rbp + p_records]
     mov rdi, rdx                    ; rdi = this CPU's record: the entry's argument
+    mov dword [rdi + CPU_STAGE], STAGE_LONG
+    cmp ebx, [rbp + p_stop_index]   ; test support: stop here on purpose
+    jne .enter
+    cmp dword [rbp + p_stop_stage], STAGE_LONG
+    je park
+.enter:
     mov rax, [rdi + CPU_ENTRY]
     mov rsp, [rdi + CPU_STACK_TOP]
     test rax, rax
@@ -207,6 +278,21 @@ lm64_entry:
     jz park
     xor ebp, ebp                    ; end of the frame-pointer chain
     call rax                        ; never returns; if it does, park
+    jmp park
+
+.id_mismatch:
+    ; CPUID names another CPU than the APIC ID register: the record found by CPUID is not
+    ; ours, so touch neither it nor its stack. Fail our own record (by the register ID) with
+    ; kApicIdMismatch, if its wake is still open, and park.
+    FIND_INDEX r8, esi, rbp, rax, park
+    imul rdx, [rbp + p_record_size]
+    add rdx, [rbp + p_records]
+    cmp dword [rdx + CPU_STATE], STATE_KICKED
+    jne park
+    mov dword [rdx + CPU_ERROR], ERROR_APIC_ID_MISMATCH
+    mov eax, STATE_KICKED
+    mov ecx, STATE_FAILED
+    lock cmpxchg [rdx + CPU_STATE], ecx
 park:
     cli
     hlt
@@ -246,5 +332,9 @@ blob_end:
     ASSERT_EQUAL p_lm64 + 4 - params, TP_LM64_SELECTOR
     ASSERT_EQUAL p_gdtr - params, TP_GDT_LIMIT
     ASSERT_EQUAL p_gdtr + 2 - params, TP_GDT_OFFSET
+    ASSERT_EQUAL p_slots_phys - params, TP_SLOTS_PHYS
+    ASSERT_EQUAL p_records_phys - params, TP_RECORDS_PHYS
+    ASSERT_EQUAL p_stop_index - params, TP_STOP_INDEX
+    ASSERT_EQUAL p_stop_stage - params, TP_STOP_STAGE
     ASSERT_EQUAL params_end - params, TP_SIZE
     times TRAMPOLINE_MAX_SIZE - (blob_end - blob_start) resb 1  ; must fit one SIPI page

@@ -4,6 +4,10 @@
 #include <doctest/doctest.h>
 
 #include <smpboot/boot/trampoline.hpp>
+#include <smpboot/testing/fakes.hpp>
+
+#include <algorithm>
+#include <initializer_list>
 
 #include <cstring>
 #include <fstream>
@@ -56,7 +60,11 @@ TEST_CASE("install_trampoline relocates the blob for its page and fills the para
   TrampolineSetup setup;
   setup.cr3 = 0x1000;
   setup.x2apic = true;
+  setup.nxe = true;
   setup.id_source = TrampolineIdSource::kCpuidChain;
+  setup.table_phys = 0x20'0000;
+  setup.stop_index = 3;
+  setup.stop_stage = BootStage::kLong;
   auto start = install_trampoline(page.data(), 0x8000, b.data(), b.size(), setup, *table);
   REQUIRE(start.ok());
   CHECK(start->vector() == 0x08);
@@ -70,6 +78,12 @@ TEST_CASE("install_trampoline relocates the blob for its page and fills the para
   CHECK(p.slots == reinterpret_cast<uint64_t>(table->slots()));
   CHECK(p.records == reinterpret_cast<uint64_t>(table->records()));
   CHECK(p.record_size == sizeof(CpuRecord));
+  // The table as the AP sees it with paging off: the same offsets from table_phys.
+  const uint64_t table_virt = reinterpret_cast<uint64_t>(table.get());
+  CHECK(p.slots_phys == 0x20'0000 + (p.slots - table_virt));
+  CHECK(p.records_phys == 0x20'0000 + (p.records - table_virt));
+  CHECK(p.stop_index == 3);
+  CHECK(p.stop_stage == uint32_t(BootStage::kLong));
   CHECK(p.pm32_offset == orig.pm32_offset + 0x8000);
   CHECK(p.lm64_offset == orig.lm64_offset + 0x8000);
   CHECK(p.gdt_offset == orig.gdt_offset + 0x8000);
@@ -106,4 +120,62 @@ TEST_CASE("a blob from another layout, or a bad page or CR3, is refused") {
     CHECK(install_trampoline(page.data(), 0x8000, b.data(), b.size(), setup, *table).error() ==
           Error::kLayoutMismatch);
   }
+  // The AP loads CR3 and reads the xAPIC ID and the table in 32-bit code: an address above
+  // 4 GiB would be cut to its low half, silently.
+  SUBCASE("page-table root above 4 GiB") {
+    setup.cr3 = 0x1'0000'1000;
+    CHECK(install_trampoline(page.data(), 0x8000, b.data(), b.size(), setup, *table).error() ==
+          Error::kPageTableAbove4G);
+  }
+  SUBCASE("xAPIC base above 4 GiB (x2APIC mode reads an MSR instead: accepted)") {
+    setup.xapic_base_phys = 0x1'FEE0'0000;
+    CHECK(install_trampoline(page.data(), 0x8000, b.data(), b.size(), setup, *table).error() ==
+          Error::kApicBaseAbove4G);
+    setup.x2apic = true;
+    CHECK(install_trampoline(page.data(), 0x8000, b.data(), b.size(), setup, *table).ok());
+  }
+  SUBCASE("table above 4 GiB") {
+    setup.table_phys = 0xFFFF'FF00;  // starts below 4 GiB, ends above it
+    CHECK(install_trampoline(page.data(), 0x8000, b.data(), b.size(), setup, *table).error() ==
+          Error::kTableAbove4G);
+  }
+}
+
+namespace {
+bool contains(const std::vector<uint8_t>& hay, std::initializer_list<uint8_t> needle) {
+  return std::search(hay.begin(), hay.end(), needle.begin(), needle.end()) != hay.end();
+}
+}  // namespace
+
+// Real-hardware rules TCG and Bochs never enforce, pinned on the assembled bytes.
+TEST_CASE("the trampoline asks CPUID for NX before it sets EFER.NXE, and clears CD and NW") {
+  const auto b = blob();
+  // mov eax, 8000_0001H and bt edx, 20: the NX check (SDM Vol. 3A 2.2.1; a WRMSR of NXE on a
+  // CPU without NX is a #GP, with no IDT a triple fault).
+  CHECK(contains(b, {0xB8, 0x01, 0x00, 0x00, 0x80}));
+  CHECK(contains(b, {0x0F, 0xBA, 0xE2, 20}));
+  // and eax, 9FFF_FFFFH in 16-bit code (66 25 imm32): CR0.CD and NW off (INIT sets both).
+  CHECK(contains(b, {0x66, 0x25, 0xFF, 0xFF, 0xFF, 0x9F}));
+}
+
+TEST_CASE("trampoline_setup_like_bsp copies the BSP's EFER.NXE, APIC mode and xAPIC base") {
+  testing::FakeMsrState state;
+  testing::FakeMsr msr{state};
+  state.set(msr::kIa32ApicBase, 0xFEC0'0000 | ApicBase::kEnableBit | ApicBase::kBspBit);
+  SUBCASE("NXE off: the APs leave it off") {
+    state.set(msr::kIa32Efer, 0x501);  // SCE, LME, LMA
+    const TrampolineSetup s = trampoline_setup_like_bsp(msr, 0x1000);
+    CHECK_FALSE(s.nxe);
+    CHECK_FALSE(s.x2apic);
+    CHECK(s.xapic_base_phys == 0xFEC0'0000);
+    CHECK(s.cr3 == 0x1000);
+  }
+  SUBCASE("NXE and x2APIC on") {
+    state.set(msr::kIa32Efer, 0xD01);
+    state.set(msr::kIa32ApicBase, 0xFEE0'0000 | ApicBase::kEnableBit | ApicBase::kExtdBit);
+    const TrampolineSetup s = trampoline_setup_like_bsp(msr, 0x1000);
+    CHECK(s.nxe);
+    CHECK(s.x2apic);
+  }
+  CHECK_FALSE(TrampolineSetup{}.nxe);  // never set blindly
 }

@@ -199,13 +199,15 @@ void Machine::post_work(uint32_t slot, std::function<void()> fn) {
   cpu.cv.notify_all();
 }
 
-// After a STARTUP: what asm/trampoline.asm does once in long mode, then the library's entry.
+// After a STARTUP: what asm/trampoline.asm does (its protected-mode and long-mode halves),
+// then the library's entry.
 void Machine::run_trampoline(SimCpu* cpu) {
   cpu->trampoline_entries.fetch_add(1);
   if (cpu->config.faults.entry_delay_us) {
     std::this_thread::sleep_for(std::chrono::microseconds(cpu->config.faults.entry_delay_us));
   }
-  uint32_t id = cpu->config.register_id;
+  const uint32_t register_id = cpu->config.register_id;
+  uint32_t id = register_id;
   if (options_.id_source == TrampolineIdSource::kCpuidChain) {
     smpboot::testing::FakeCpuid cpuid;
     cpuid.set(0, 0, cpu->config.leaf0);
@@ -214,11 +216,32 @@ void Machine::run_trampoline(SimCpu* cpu) {
     auto chained = cpuid_chain_apic_id(cpuid);
     id = chained ? chained->id.value : 0xFFFF'FFFFu;
   }
+  const BootStage hang_at = cpu->config.faults.hang_at;
+  // Protected mode: the stage, only when both IDs agree (the record is surely ours).
+  if (id == register_id) {
+    if (CpuRecord* r = table_->find_record(ApicId{id})) {
+      r->reach(BootStage::kProtected);
+      if (hang_at == BootStage::kProtected) return;  // cli; hlt
+    }
+  }
+  // Long mode.
+  if (id != register_id) {
+    // CPUID names another CPU's record: fail our own (by the register ID), touch neither.
+    cpu->parked_mismatch.fetch_add(1);
+    CpuRecord* own = table_->find_record(ApicId{register_id});
+    if (own != nullptr && own->load_state() == CpuState::kKicked) {
+      own->error = uint32_t(Error::kApicIdMismatch);
+      (void)own->transition(CpuState::kKicked, CpuState::kFailed);
+    }
+    return;
+  }
   CpuRecord* record = table_->find_record(ApicId{id});
   if (record == nullptr) {
     cpu->parked_unknown.fetch_add(1);  // cli; hlt, touching nothing
     return;
   }
+  record->reach(BootStage::kLong);
+  if (hang_at == BootStage::kLong) return;
   run_record(cpu, record);
 }
 
@@ -310,9 +333,11 @@ void SimPlatform::run(CpuRecord& r) noexcept {
       cpu->pings.fetch_add(1);
     }
     if (take(kOfflineVector) && r.load_state() == CpuState::kGoingDown) {
-      (void)complete_offline(r);
+      // Tell the waiting controller first: publishing offline is the last act before parking
+      // (hotplug.hpp), since any controller may wake the CPU from then on.
       lock.unlock();
-      announce_online(r);  // wakes the controller waiting for "offline"
+      announce_online(r);
+      (void)complete_offline(r);
       lock.lock();
       return;
     }

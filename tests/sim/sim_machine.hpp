@@ -41,6 +41,7 @@ struct CpuFaults {
   uint32_t drop_sipis = 0;       // the first n STARTUPs are lost
   uint32_t entry_delay_us = 0;   // slow: time between STARTUP and reaching C++
   bool setup_fails = false;      // cpu_setup() says no
+  BootStage hang_at = BootStage::kNone;  // stops (parks) right after reaching this stage
 };
 
 struct CpuConfig {
@@ -89,6 +90,8 @@ struct SimCpu {
   std::atomic<uint32_t> nmis_received{0};
   std::atomic<uint32_t> trampoline_entries{0};
   std::atomic<uint32_t> parked_unknown{0};  // trampoline found no record for its ID
+  std::atomic<uint32_t> parked_mismatch{0};  // CPUID named another record than the register
+  std::atomic<uint32_t> installs{0};         // install_cpu_state calls (kernel code ran)
   std::atomic<uint64_t> gs_base{0};          // "IA32_GS_BASE" set by install_cpu_state
   std::atomic<uint32_t> pings{0};
   std::atomic<uint32_t> check_failures{0};
@@ -114,6 +117,7 @@ class SimMsr {
   explicit SimMsr(SimCpu* cpu) noexcept : cpu_(cpu) {}
   uint64_t read(uint32_t msr) noexcept;
   void write(uint32_t msr, uint64_t value) noexcept;
+  void fence_before_apic_write() noexcept { std::atomic_thread_fence(std::memory_order_seq_cst); }
 
  private:
   SimCpu* cpu_;
@@ -203,7 +207,10 @@ auto Machine::with_apic(SimCpu* cpu, Fn&& fn) {
 
 // The simulated kernel side of ap_main: what KernelApPlatform does in the example kernel.
 struct SimPlatform {
-  static void install_cpu_state(CpuRecord& r) noexcept { t_cpu->gs_base.store(r.gs_base); }
+  static void install_cpu_state(CpuRecord& r) noexcept {
+    t_cpu->installs.fetch_add(1);
+    t_cpu->gs_base.store(r.gs_base);
+  }
   static uint64_t now_us() noexcept { return SimClock{}.now_us(); }
   static bool cpu_setup(CpuRecord& r) noexcept;
   static void announce_online(CpuRecord& r) noexcept;

@@ -32,6 +32,10 @@ std::string trace(const Log& log) {
   char line[48];
   for (uint32_t i = 0; i < log.count; ++i) {
     const auto& a = log.entries[i];
+    if (a.kind == AccessKind::kFence) {  // MFENCE; LFENCE before an x2APIC write
+      out += "F\n";
+      continue;
+    }
     std::snprintf(line, sizeof line, "%c %03X %016llX\n", a.kind == AccessKind::kRead ? 'R' : 'W',
                   unsigned(a.reg), static_cast<unsigned long long>(a.value));
     out += line;
@@ -59,9 +63,9 @@ TEST_CASE("INIT, SIPI, SIPI: one 64-bit write to MSR 0x830 per IPI and no pollin
   REQUIRE(apic.send(IpiCommand::startup(ApicId{0x12345}, page_8000())).ok());
   REQUIRE(apic.send(IpiCommand::startup(ApicId{0x12345}, page_8000())).ok());
   CHECK(trace(state.log) ==
-        "W 830 0001234500004500\n"
-        "W 830 0001234500004608\n"
-        "W 830 0001234500004608\n");
+        "F\nW 830 0001234500004500\n"
+        "F\nW 830 0001234500004608\n"
+        "F\nW 830 0001234500004608\n");
   CHECK(reads_in(state) == 0);
 }
 
@@ -69,7 +73,7 @@ TEST_CASE("INIT de-assert is encoded as 8500H with the destination in bits 63:32
   FakeMsrState state;
   X2Apic<FakeMsr> apic{FakeMsr{state}};
   REQUIRE(apic.send(IpiCommand::init_deassert(ApicId{0x300})).ok());
-  CHECK(trace(state.log) == "W 830 0000030000008500\n");
+  CHECK(trace(state.log) == "F\nW 830 0000030000008500\n");
 }
 
 TEST_CASE("32-bit destinations reach bits 63:32 unchanged") {
@@ -81,10 +85,11 @@ TEST_CASE("32-bit destinations reach bits 63:32 unchanged") {
     X2Apic<FakeMsr> apic{FakeMsr{state}};
     REQUIRE(apic.can_address(ApicId{id}));
     REQUIRE(apic.send(IpiCommand::nmi(ApicId{id})).ok());
-    REQUIRE(state.log.count == 1);
-    CHECK(state.log.entries[0].kind == AccessKind::kWrite);
-    CHECK(state.log.entries[0].reg == 0x830u);
-    CHECK(state.log.entries[0].value == ((uint64_t{id} << 32) | 0x4400u));
+    REQUIRE(state.log.count == 2);
+    CHECK(state.log.entries[0].kind == AccessKind::kFence);
+    CHECK(state.log.entries[1].kind == AccessKind::kWrite);
+    CHECK(state.log.entries[1].reg == 0x830u);
+    CHECK(state.log.entries[1].value == ((uint64_t{id} << 32) | 0x4400u));
   }
 }
 
@@ -105,8 +110,25 @@ TEST_CASE("shorthand IPIs carry no destination") {
   REQUIRE(apic.send(IpiCommand::init_assert_all_excluding_self()).ok());
   REQUIRE(apic.send(IpiCommand::startup_all_excluding_self(page_8000())).ok());
   CHECK(trace(state.log) ==
-        "W 830 00000000000C4500\n"
-        "W 830 00000000000C4608\n");
+        "F\nW 830 00000000000C4500\n"
+        "F\nW 830 00000000000C4608\n");
+}
+
+TEST_CASE("every ICR write is preceded by MFENCE; LFENCE, and nothing else is fenced") {
+  // SDM Vol. 3A 11.12.3 "MSR Access in x2APIC Mode": WRMSR to an APIC register is not
+  // serializing; a store before an IPI (a record marked kicked, a token hand-off) must be
+  // globally visible before the target can see the IPI. TCG and Bochs never reorder, so only
+  // this test can tell.
+  FakeMsrState state;
+  X2Apic<FakeMsr> apic{FakeMsr{state}};
+  REQUIRE(apic.send(IpiCommand::fixed(ApicId{3}, 0xF0)).ok());
+  apic.eoi();
+  (void)apic.read_esr();
+  CHECK(trace(state.log) ==
+        "F\nW 830 00000003000040F0\n"
+        "W 80B 0000000000000000\n"
+        "W 828 0000000000000000\n"
+        "R 828 0000000000000000\n");
 }
 
 TEST_CASE("read_esr writes 0 to MSR 0x828 and then reads it") {

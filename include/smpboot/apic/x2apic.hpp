@@ -1,6 +1,8 @@
 // x2APIC: the local APIC through MSRs 0x800-0x8FF (Intel SDM Vol. 3A 11.12). The ICR is one
 // 64-bit MSR (0x830) with a 32-bit destination; there is no delivery-status bit, so a send
 // never waits (11.12.9). The ESR is MSR 0x828, written with 0 before it is read (11.12.1.2).
+// An ICR write is preceded by MFENCE; LFENCE (11.12.3): WRMSR to x2APIC registers does not
+// serialize, and emulators (TCG, Bochs) never show the difference.
 #pragma once
 
 #include <stdint.h>
@@ -23,6 +25,9 @@ class X2Apic {
     if (cmd.shorthand == Shorthand::kNone && !can_address(cmd.destination)) {
       return Error::kDestinationTooWide;
     }
+    // The target may read what we stored just before (a record marked kicked, a token):
+    // those stores must be visible before the IPI is (11.12.3).
+    msr_.fence_before_apic_write();
     msr_.write(x2apic_msr::kIcr, icr::encode_x2apic(cmd));
     return {};
   }

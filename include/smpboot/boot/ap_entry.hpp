@@ -1,8 +1,8 @@
 // The one C++ entry every wake path uses, on the woken CPU, already on its own stack (the
 // trampoline switched to record->stack_top; the NMI path for CPU0 does the same from CPU0's
-// record). It installs the CPU state the record names, then walks the state machine:
-// kicked -> alive -> online. A CPU whose record was already marked failed (it came too late)
-// parks instead: the BSP gave up on it and its report says so.
+// record). It claims the wake (kicked -> alive) before running any kernel hook, installs the
+// CPU state the record names, then moves alive -> online. A CPU whose record was already
+// marked failed (it came too late) parks instead: the BSP gave up on it and its report says so.
 #pragma once
 
 #include <stdint.h>
@@ -42,10 +42,13 @@ enum class ApExit : uint8_t {
 // goes back to waiting for the next wake.
 template <ApPlatform P>
 ApExit ap_main(CpuRecord* self) noexcept {
-  P::install_cpu_state(*self);
+  // Too late? Decided before any kernel hook runs: a CPU the controller gave up on parks
+  // without touching the kernel's state (the controller also INITs it: bringup.hpp).
   const uint64_t alive_us = P::now_us();
   if (!self->transition(CpuState::kKicked, CpuState::kAlive)) return ApExit::kLate;
   self->alive_us = alive_us;
+  self->reach(BootStage::kAlive);
+  P::install_cpu_state(*self);
   if (!P::cpu_setup(*self)) {
     (void)self->transition(CpuState::kAlive, CpuState::kFailed);
     P::announce_online(*self);  // wake the controller: it sees `failed` at once
@@ -53,6 +56,7 @@ ApExit ap_main(CpuRecord* self) noexcept {
   }
   self->online_us = P::now_us();
   ++self->wake_count;
+  self->reach(BootStage::kOnline);
   self->wake_pending.store(0, MemoryOrder::kRelease);
   if (!self->transition(CpuState::kAlive, CpuState::kOnline)) return ApExit::kNotOnline;
   P::announce_online(*self);

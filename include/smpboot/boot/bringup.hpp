@@ -76,6 +76,7 @@ constexpr bool broadcast_is_safe(const Census& census) noexcept {
 inline Status mark_bsp_online(CpuRecord& bsp, uint64_t now_us, bool firmware_bsp) noexcept {
   if (firmware_bsp) bsp.flags |= kCpuFlagFirmwareBsp;
   bsp.kick_us = bsp.alive_us = bsp.online_us = now_us;
+  bsp.reach(BootStage::kOnline);
   if (Status s = bsp.transition(CpuState::kOffline, CpuState::kKicked); !s) return s;
   if (Status s = bsp.transition(CpuState::kKicked, CpuState::kAlive); !s) return s;
   return bsp.transition(CpuState::kAlive, CpuState::kOnline);
@@ -87,17 +88,32 @@ constexpr bool in_flight(CpuState s) noexcept {
   return s == CpuState::kKicked || s == CpuState::kAlive;
 }
 
-// Step 5 for one record whose deadline passed: fail it unless it moved on meanwhile.
-inline void fail_if_still_in_flight(CpuRecord& r) noexcept {
+// Step 5 for one record whose deadline passed: fail it unless it moved on meanwhile, and put
+// a timed-out AP back into wait-for-SIPI with INIT, so a CPU that was only slow cannot run
+// later on a record (and a trampoline page) that a retry or the kernel reuses. The AP parks
+// itself if it reaches ap_main first (it finds its record failed); the INIT makes sure it
+// also stops if it is still in the trampoline. The firmware BSP (woken by NMI) never gets
+// INIT: its record stays failed and its NMI handler ignores it until the next wake.
+template <LocalApic Apic>
+void fail_if_still_in_flight(CpuRecord& r, Apic& apic, const WakeDelays& delays) noexcept {
+  Error why = Error::kApNeverAlive;
   if (r.transition(CpuState::kKicked, CpuState::kFailed)) {
-    r.fail(Error::kApNeverAlive);
+    r.fail(why);
   } else if (r.transition(CpuState::kAlive, CpuState::kFailed)) {
-    r.fail(Error::kApNeverOnline);
+    why = Error::kApNeverOnline;
+    r.fail(why);
+  } else {
+    return;
+  }
+  if (r.is_firmware_bsp() || !apic.can_address(r.apic())) return;
+  if (Status s = apic.send(IpiCommand::init_assert(r.apic())); s && delays.init_deassert) {
+    (void)apic.send(IpiCommand::init_deassert(r.apic()));
   }
 }
 
-template <uint32_t N, Clock Clk, Waiter W>
-void wait_for_all(CpuTable<N>& table, Clk& clock, W& waiter, uint64_t timeout_us) noexcept {
+template <uint32_t N, LocalApic Apic, Clock Clk, Waiter W>
+void wait_for_all(CpuTable<N>& table, Apic& apic, Clk& clock, W& waiter,
+                  const WakeDelays& delays, uint64_t timeout_us) noexcept {
   const bool all_settled = wait_until(clock, waiter, timeout_us, [&] {
     for (auto& r : table) {
       if (in_flight(r.load_state())) return false;
@@ -105,15 +121,30 @@ void wait_for_all(CpuTable<N>& table, Clk& clock, W& waiter, uint64_t timeout_us
     return true;
   });
   if (!all_settled) {
-    for (auto& r : table) fail_if_still_in_flight(r);
+    for (auto& r : table) fail_if_still_in_flight(r, apic, delays);
   }
 }
 
-template <Clock Clk, Waiter W>
-void wait_for_one(CpuRecord& r, Clk& clock, W& waiter, uint64_t timeout_us) noexcept {
+template <LocalApic Apic, Clock Clk, Waiter W>
+void wait_for_one(CpuRecord& r, Apic& apic, Clk& clock, W& waiter, const WakeDelays& delays,
+                  uint64_t timeout_us) noexcept {
   if (!wait_until(clock, waiter, timeout_us, [&] { return !in_flight(r.load_state()); })) {
-    fail_if_still_in_flight(r);
+    fail_if_still_in_flight(r, apic, delays);
   }
+}
+
+// All-excluding-self INIT resets every other CPU, so it is only safe while no AP runs: every
+// record but the caller's (record 0) is offline or failed, and none of them is the firmware
+// BSP (INIT would send it back into the firmware). A retry after a partial bringup must use
+// parallel or serial wakes, which target the failed CPUs alone.
+template <uint32_t N>
+bool no_ap_running(const CpuTable<N>& table) noexcept {
+  for (const auto& r : table) {
+    if (r.index == 0) continue;
+    const CpuState s = r.load_state();
+    if (r.is_firmware_bsp() || (s != CpuState::kOffline && s != CpuState::kFailed)) return false;
+  }
+  return true;
 }
 
 }  // namespace detail
@@ -147,7 +178,8 @@ void wake_phased(CpuTable<N>& table, Apic& apic, Clk& clock, StartPage page,
 }
 
 // Steps 4 and 5. Record 0 must be the BSP, already online. Only offline or failed records
-// are woken, so calling this again retries the failed ones.
+// are woken, so calling this again retries the failed ones, in serial or parallel mode; a
+// broadcast while any AP runs is refused (kBroadcastWhileRunning) and sends nothing.
 template <uint32_t N, LocalApic Apic, Clock Clk, Waiter W>
 BringupReport bring_up_aps(CpuTable<N>& table, Apic& apic, Clk& clock, W& waiter,
                            StartPage page, const BringupOptions& options) noexcept {
@@ -159,6 +191,8 @@ BringupReport bring_up_aps(CpuTable<N>& table, Apic& apic, Clk& clock, W& waiter
   };
   if (options.mode == BringupMode::kBroadcast && !options.broadcast_safe) {
     report.error = Error::kBroadcastUnsafe;
+  } else if (options.mode == BringupMode::kBroadcast && !detail::no_ap_running(table)) {
+    report.error = Error::kBroadcastWhileRunning;
   } else {
     report.start_us = clock.now_us();
     switch (options.mode) {
@@ -166,13 +200,13 @@ BringupReport bring_up_aps(CpuTable<N>& table, Apic& apic, Clk& clock, W& waiter
         for (auto& r : table) {
           if (!wakeable(r)) continue;
           if (wake_ap_init_sipi(apic, clock, r, page, options.delays)) {
-            detail::wait_for_one(r, clock, waiter, options.timeout_us);
+            detail::wait_for_one(r, apic, clock, waiter, options.delays, options.timeout_us);
           }
         }
         break;
       case BringupMode::kParallel:
         wake_phased(table, apic, clock, page, options.delays, wakeable, report);
-        detail::wait_for_all(table, clock, waiter, options.timeout_us);
+        detail::wait_for_all(table, apic, clock, waiter, options.delays, options.timeout_us);
         break;
       case BringupMode::kBroadcast: {
         for (auto& r : table) {
@@ -185,7 +219,7 @@ BringupReport bring_up_aps(CpuTable<N>& table, Apic& apic, Clk& clock, W& waiter
             if (r.load_state() == CpuState::kKicked) fail_wake(r, sent.error(), report.esr);
           }
         }
-        detail::wait_for_all(table, clock, waiter, options.timeout_us);
+        detail::wait_for_all(table, apic, clock, waiter, options.delays, options.timeout_us);
         break;
       }
     }

@@ -21,7 +21,11 @@ inline Status begin_offline(CpuRecord& victim) noexcept {
   return victim.transition(CpuState::kOnline, CpuState::kGoingDown);
 }
 
-// Victim, in its own context with interrupts disabled: done; the caller parks next.
+// Victim, in its own context with interrupts disabled, as its last act before the parked loop
+// (cli; hlt). Publishing `offline` lets any controller wake the CPU at once (INIT/SIPI, or an
+// NMI for CPU0), so after this returns the CPU must do nothing but park: no IPI, no lock, no
+// store the kernel relies on. Anything else (telling the waiting controller, dropping locks)
+// comes before it; the controller waits for the state, not for a message.
 inline Status complete_offline(CpuRecord& self) noexcept {
   return self.transition(CpuState::kGoingDown, CpuState::kOffline);
 }
@@ -40,14 +44,15 @@ Status wait_offline(CpuRecord& victim, Clk& clock, W& waiter, uint64_t timeout_u
 }
 
 // Controller: bring one offline (or failed) CPU back and wait until it is online. The wake
-// method follows from the record: NMI for the firmware BSP, INIT/SIPI/SIPI otherwise.
+// method follows from the record: NMI for the firmware BSP, INIT/SIPI/SIPI otherwise. A CPU
+// whose offline never completed is refused (kCpuNeverOffline): it may still run kernel code.
 template <LocalApic Apic, Clock Clk, Waiter W>
 Status bring_online(CpuRecord& victim, Apic& apic, Clk& clock, W& waiter, StartPage page,
                     const WakeDelays& delays, uint64_t timeout_us) noexcept {
   const Status woken = victim.is_firmware_bsp() ? wake_cpu_nmi(apic, clock, victim)
                                                 : wake_ap_init_sipi(apic, clock, victim, page, delays);
   if (!woken) return woken;
-  detail::wait_for_one(victim, clock, waiter, timeout_us);
+  detail::wait_for_one(victim, apic, clock, waiter, delays, timeout_us);
   if (victim.load_state() == CpuState::kOnline) return {};
   return Error(victim.error) == Error::kNone ? Error::kApNeverOnline : Error(victim.error);
 }

@@ -18,14 +18,17 @@
 namespace smpboot {
 
 inline constexpr uint32_t kTrampolineMagic = 0x54504D53;  // "SMPT"
-inline constexpr uint32_t kBootLayoutVersion = 1;
+inline constexpr uint32_t kBootLayoutVersion = 2;
 inline constexpr uint32_t kTrampolineParamsOffset = 8;    // after a 3-byte jmp, 8-aligned
 inline constexpr uint32_t kTrampolineMaxSize = 4096;      // one SIPI page
 
 enum TrampolineFlags : uint32_t {
   kTrampolineX2Apic = 1u << 0,  // AP sets IA32_APIC_BASE.EXTD (INIT leaves it in xAPIC mode)
-  kTrampolineNxe = 1u << 1,     // set EFER.NXE (the kernel's page tables use XD bits)
+  kTrampolineNxe = 1u << 1,     // set EFER.NXE if CPUID 8000_0001H:EDX[20] says NX exists
 };
+
+// No CPU stops on purpose (TrampolineParams::stop_index).
+inline constexpr uint32_t kTrampolineNoStop = 0xFFFF'FFFFu;
 
 // How the AP finds its APIC ID in asm. Only these two: the register (default, the truth
 // after firmware renumbering) and the CPUID chain 1FH > 0BH > 01H.
@@ -51,6 +54,15 @@ struct TrampolineParams {
   uint16_t lm64_selector;
   uint16_t gdt_limit;       // GDTR image: limit then base, contiguous
   uint32_t gdt_offset;
+  // The CPU table as the AP sees it with paging off (physical = linear), so it can record
+  // BootStage::kProtected in its record before long mode. 0: not reachable; stages start at
+  // kLong.
+  uint32_t slots_phys;      // BSP
+  uint32_t records_phys;    // BSP
+  // Test support (TrampolineSetup::stop_*): the CPU with this table index parks right after
+  // recording this BootStage, so the boot tests can show what a report says about it.
+  uint32_t stop_index;      // BSP: kTrampolineNoStop for none
+  uint32_t stop_stage;      // BSP: BootStage
 };
 
 static_assert(offsetof(TrampolineParams, magic) == 0);
@@ -60,9 +72,11 @@ static_assert(offsetof(TrampolineParams, pm32_offset) == 56);
 static_assert(offsetof(TrampolineParams, lm64_offset) == 64);
 static_assert(offsetof(TrampolineParams, gdt_limit) == 70);
 static_assert(offsetof(TrampolineParams, gdt_offset) == 72);
+static_assert(offsetof(TrampolineParams, slots_phys) == 76);
+static_assert(offsetof(TrampolineParams, stop_stage) == 88);
 // The bytes of the block as the blob holds them (sizeof adds C++ tail padding).
 inline constexpr uint32_t kTrampolineParamsBytes =
-    offsetof(TrampolineParams, gdt_offset) + sizeof(uint32_t);
-static_assert(kTrampolineParamsBytes == 76);
+    offsetof(TrampolineParams, stop_stage) + sizeof(uint32_t);
+static_assert(kTrampolineParamsBytes == 92);
 
 }  // namespace smpboot

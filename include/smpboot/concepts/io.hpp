@@ -19,10 +19,15 @@ concept MmioWindow = requires(T& m, uint32_t offset, uint32_t value) {
   { m.write32(offset, value) } noexcept -> SameAs<void>;
 };
 
+// fence_before_apic_write(): WRMSR to an x2APIC register is not serializing, so a store made
+// before it may not yet be visible to the CPU the IPI reaches; the SDM's remedy is MFENCE then
+// LFENCE before the WRMSR (Intel SDM Vol. 3A 11.12.3 "MSR Access in x2APIC Mode"). X2Apic
+// calls it before every ICR write; fakes record it so a test can pin the order.
 template <class T>
 concept MsrPort = requires(T& m, uint32_t msr, uint64_t value) {
   { m.read(msr) } noexcept -> SameAs<uint64_t>;
   { m.write(msr, value) } noexcept -> SameAs<void>;
+  { m.fence_before_apic_write() } noexcept -> SameAs<void>;
 };
 
 template <class T>

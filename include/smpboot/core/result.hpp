@@ -30,6 +30,11 @@ enum class Error : uint8_t {
   kApNeverOnline,
   kLayoutMismatch,      // trampoline blob magic/version/size does not match the C++ layout
   kBroadcastUnsafe,     // all-excluding-self could hit CPUs we do not manage
+  kBroadcastWhileRunning,  // all-excluding-self INIT would reset APs that are running
+  kApicIdMismatch,      // the AP's CPUID ID names another record than its APIC ID register
+  kPageTableAbove4G,    // the trampoline loads CR3 in 32-bit mode: the root must be below 4 GiB
+  kApicBaseAbove4G,     // the trampoline reads the xAPIC ID with paging off, below 4 GiB only
+  kTableAbove4G,        // TrampolineSetup::table_phys is not reachable with paging off
   kCpuNeverOffline,     // a CPU asked to go offline did not park in time
   // MADT
   kMadtTooShort,        // smaller than the 44-byte MADT header
@@ -60,6 +65,11 @@ constexpr const char* error_name(Error e) noexcept {
     case Error::kApNeverOnline: return "ap_never_online";
     case Error::kLayoutMismatch: return "layout_mismatch";
     case Error::kBroadcastUnsafe: return "broadcast_unsafe";
+    case Error::kBroadcastWhileRunning: return "broadcast_while_running";
+    case Error::kApicIdMismatch: return "apic_id_mismatch";
+    case Error::kPageTableAbove4G: return "page_table_above_4g";
+    case Error::kApicBaseAbove4G: return "apic_base_above_4g";
+    case Error::kTableAbove4G: return "table_above_4g";
     case Error::kCpuNeverOffline: return "cpu_never_offline";
     case Error::kMadtTooShort: return "madt_too_short";
     case Error::kMadtBadSignature: return "madt_bad_signature";

@@ -36,9 +36,10 @@ struct alignas(64) CpuRecord {
   Atomic<uint32_t> state{0};        // CpuState
   Atomic<uint32_t> wake_pending{0}; // 1 while a wake for this CPU is in flight (NMI path)
   uint32_t flags = 0;               // CpuRecordFlags
+  uint32_t error = 0;       // Error of the last failure (the trampoline writes kApicIdMismatch)
   // --- C++ only ---
-  uint32_t error = 0;       // Error of the last failure
   uint32_t esr = 0;         // ESR bits seen when a send to this CPU failed
+  Atomic<uint32_t> stage{0};  // BootStage of the latest wake (the trampoline writes it too)
   uint64_t kick_us = 0;     // clock times of the last wake, entry and online
   uint64_t alive_us = 0;
   uint64_t online_us = 0;
@@ -56,14 +57,19 @@ struct alignas(64) CpuRecord {
     state.store(uint32_t(CpuState::kOffline), MemoryOrder::kRelaxed);
     wake_pending.store(0, MemoryOrder::kRelaxed);
     flags = error = esr = 0;
+    stage.store(uint32_t(BootStage::kNone), MemoryOrder::kRelaxed);
     kick_us = alive_us = online_us = idt_base = kernel_data = 0;
     idt_limit = 0;
     wake_count = 0;
   }
 
   CpuState load_state(MemoryOrder order = MemoryOrder::kAcquire) const noexcept {
-    return static_cast<CpuState>(const_cast<Atomic<uint32_t>&>(state).load(order));
+    return static_cast<CpuState>(state.load(order));
   }
+  BootStage load_stage() const noexcept {
+    return static_cast<BootStage>(stage.load(MemoryOrder::kAcquire));
+  }
+  void reach(BootStage s) noexcept { stage.store(uint32_t(s), MemoryOrder::kRelease); }
   bool is_firmware_bsp() const noexcept { return (flags & kCpuFlagFirmwareBsp) != 0; }
   ApicId apic() const noexcept { return ApicId{apic_id}; }
   CpuIndex cpu_index() const noexcept { return CpuIndex{index}; }
@@ -93,6 +99,8 @@ static_assert(offsetof(CpuRecord, apic_id) == 36);
 static_assert(offsetof(CpuRecord, index) == 40);
 static_assert(offsetof(CpuRecord, state) == 44);
 static_assert(offsetof(CpuRecord, wake_pending) == 48);
+static_assert(offsetof(CpuRecord, error) == 56);
+static_assert(offsetof(CpuRecord, stage) == 64);
 static_assert(sizeof(CpuRecord) % 64 == 0);
 
 }  // namespace smpboot

@@ -50,6 +50,29 @@ constexpr bool is_legal_transition(CpuState from, CpuState to) noexcept {
   return false;
 }
 
+// How far a CPU got in its latest wake, so a failed AP says where it stopped. The trampoline
+// writes protected and long (protected only when it can reach the table with paging off:
+// TrampolineSetup::table_phys), ap_main writes alive and online; begin_wake resets it to none.
+// An AP reported failed with stage none never reached the trampoline's first record write.
+enum class BootStage : uint32_t {
+  kNone = 0,       // no sign of this wake yet (or the trampoline could not reach the table)
+  kProtected = 1,  // in 32-bit protected mode, found its record
+  kLong = 2,       // in long mode on the kernel's page tables, about to call the entry
+  kAlive = 3,      // in ap_main on its own stack (record state alive)
+  kOnline = 4,     // the kernel's cpu_setup succeeded (record state online)
+};
+
+constexpr const char* boot_stage_name(BootStage s) noexcept {
+  switch (s) {
+    case BootStage::kNone: return "none";
+    case BootStage::kProtected: return "protected";
+    case BootStage::kLong: return "long";
+    case BootStage::kAlive: return "alive";
+    case BootStage::kOnline: return "online";
+  }
+  return "invalid";
+}
+
 static_assert(is_legal_transition(CpuState::kOffline, CpuState::kKicked));
 static_assert(!is_legal_transition(CpuState::kOffline, CpuState::kOnline));
 static_assert(!is_legal_transition(CpuState::kFailed, CpuState::kAlive));  // late APs park

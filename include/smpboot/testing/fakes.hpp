@@ -11,7 +11,7 @@
 
 namespace smpboot::testing {
 
-enum class AccessKind : uint8_t { kRead, kWrite };
+enum class AccessKind : uint8_t { kRead, kWrite, kFence };
 
 struct Access {
   AccessKind kind;
@@ -97,6 +97,8 @@ class FakeMsr {
     s_->log.add({AccessKind::kRead, msr, v});
     return v;
   }
+  // Logged as an access of its own (reg and value 0), so tests see where it falls.
+  void fence_before_apic_write() noexcept { s_->log.add({AccessKind::kFence, 0, 0}); }
   void write(uint32_t msr, uint64_t value) noexcept {
     s_->log.add({AccessKind::kWrite, msr, value});
     if (msr == s_->sticky_msr && s_->sticky_mask) {

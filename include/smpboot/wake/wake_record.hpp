@@ -9,21 +9,26 @@
 
 namespace smpboot {
 
-// offline | failed -> kicked. wake_pending is set first with release, so a CPU that sees the
-// wake (an NMI handler checking its own record, an AP reaching ap_main) sees it pending.
+// offline | failed -> kicked. The state moves first and only the winner of that CAS marks the
+// wake pending (release), so a controller that loses a race for the same CPU leaves the
+// winner's wake alone. Whoever sees wake_pending set (acquire) also sees the record kicked:
+// an NMI handler checking its own record, a phased wake deciding on a second STARTUP.
+// A CPU whose offline never completed (failed with kCpuNeverOffline) may still be running
+// kernel code: waking it (an NMI would hijack a live CPU0) is refused.
 template <Clock Clk>
 Status begin_wake(CpuRecord& record, Clk& clock) noexcept {
   const CpuState from = record.load_state();
   if (from != CpuState::kOffline && from != CpuState::kFailed) return Error::kIllegalTransition;
-  record.wake_pending.store(1, MemoryOrder::kRelease);
-  if (Status s = record.transition(from, CpuState::kKicked); !s) {
-    record.wake_pending.store(0, MemoryOrder::kRelaxed);
-    return s;
+  if (from == CpuState::kFailed && Error(record.error) == Error::kCpuNeverOffline) {
+    return Error::kCpuNeverOffline;
   }
+  if (Status s = record.transition(from, CpuState::kKicked); !s) return s;
   record.kick_us = clock.now_us();
   record.alive_us = record.online_us = 0;  // this wake's times, not the previous wake's
   record.error = uint32_t(Error::kNone);
   record.esr = 0;
+  record.stage.store(uint32_t(BootStage::kNone), MemoryOrder::kRelaxed);
+  record.wake_pending.store(1, MemoryOrder::kRelease);
   return {};
 }
 

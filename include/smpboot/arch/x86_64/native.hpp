@@ -29,12 +29,15 @@ struct NativeMsr {
     asm volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
     return (uint64_t{hi} << 32) | lo;
   }
-  // WRMSR to the x2APIC ICR is not serializing (SDM 11.12.3); the "memory" clobber keeps the
-  // compiler from moving stores that the IPI's receiver will read after the write.
+  // The "memory" clobber keeps the compiler from moving stores across the write; the CPU is
+  // kept from it by fence_before_apic_write (x2APIC WRMSRs are not serializing).
   void write(uint32_t msr, uint64_t value) noexcept {
     asm volatile("wrmsr" ::"c"(msr), "a"(uint32_t(value)), "d"(uint32_t(value >> 32))
                  : "memory");
   }
+  // SDM Vol. 3A 11.12.3 "MSR Access in x2APIC Mode": MFENCE; LFENCE before the WRMSR makes every
+  // earlier store globally visible first (what Linux's weak_wrmsr_fence does).
+  void fence_before_apic_write() noexcept { asm volatile("mfence; lfence" ::: "memory"); }
 };
 
 struct NativeCpuid {
