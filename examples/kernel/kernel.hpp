@@ -107,8 +107,16 @@ inline void lapic_eoi() noexcept {
 
 inline PerCpu& percpu_of(CpuRecord& r) noexcept { return *reinterpret_cast<PerCpu*>(r.kernel_data); }
 
-[[noreturn]] inline void park_forever() noexcept {
-  for (;;) asm volatile("cli; hlt" ::: "memory");
+// The park loop (platform/isr.asm): cli, then hlt forever. Its bounds let the NMI handler
+// check where a wake found the CPU.
+extern "C" [[noreturn]] void platform_park_loop() noexcept;
+extern "C" const uint8_t platform_park_loop_end[];
+
+[[noreturn]] inline void park_forever() noexcept { platform_park_loop(); }
+
+inline bool in_park_loop(uint64_t rip) noexcept {
+  return rip >= reinterpret_cast<uint64_t>(&platform_park_loop) &&
+         rip < reinterpret_cast<uint64_t>(platform_park_loop_end);
 }
 
 // The CPU's idle loop: runs the hotplug torture when it holds the token (torture.hpp).

@@ -69,10 +69,11 @@ bool print_report(const BringupReport& report, const char* apic_name, uint32_t e
   for (const auto& r : g_cpus) {
     char k[24], a[24], o[24];
     const bool bsp = r.index == 0;
-    platform::kprintf("SMPBOOT CPU idx=%u apic=%u state=%s kick_us=%s alive_us=%s online_us=%s\n",
-                      r.index, r.apic_id, cpu_state_name(r.load_state()),
-                      bsp ? "0" : rel(r.kick_us, k), bsp ? "0" : rel(r.alive_us, a),
-                      bsp ? "0" : rel(r.online_us, o));
+    platform::kprintf(
+        "SMPBOOT CPU idx=%u apic=%u state=%s kick_us=%s alive_us=%s online_us=%s stage=%s\n",
+        r.index, r.apic_id, cpu_state_name(r.load_state()), bsp ? "0" : rel(r.kick_us, k),
+        bsp ? "0" : rel(r.alive_us, a), bsp ? "0" : rel(r.online_us, o),
+        boot_stage_name(r.load_stage()));
     if (r.load_state() == CpuState::kFailed) {
       platform::kprintf("SMPBOOT NOTE cpu=%u apic=%u error=%s esr=0x%x\n", r.index, r.apic_id,
                         error_name(Error(r.error)), r.esr);
@@ -82,10 +83,10 @@ bool print_report(const BringupReport& report, const char* apic_name, uint32_t e
                   report.online == report.intended && extra_failures == 0;
   platform::kprintf(
       "SMPBOOT RESULT status=%s cpus=%u online=%u failed=%u mode=%s apic=%s id=%s delays=%s "
-      "bringup_us=%lu\n",
+      "bringup_us=%lu esr=0x%x\n",
       ok ? "ok" : "fail", report.intended, report.online, report.failed,
       bringup_mode_name(g_config.mode), apic_name, g_config.id_source_name(),
-      g_config.delays_name(), (unsigned long)(report.end_us - report.start_us));
+      g_config.delays_name(), (unsigned long)(report.end_us - report.start_us), report.esr);
   return ok;
 }
 
@@ -117,12 +118,18 @@ template <ApicMode M>
   // no entry), to show the timeout path: that CPU is reported failed and the boot goes on.
   if (g_config.inject_dead_ap && g_cpus.size() > 1) g_cpus[g_cpus.size() - 1].entry = 0;
 
-  // Step 2: the trampoline in its SIPI page.
-  TrampolineSetup setup;
-  setup.cr3 = uint32_t(platform::kernel_pml4_phys());
-  setup.x2apic = M == ApicMode::kX2Apic;
-  setup.nxe = true;
+  // Step 2: the trampoline in its SIPI page. The APs get the BSP's EFER.NXE and APIC mode;
+  // the kernel image is identity-mapped, so the table's address is its physical address too
+  // (which lets each AP record the `protected` stage).
+  NativeMsr efer_msr;
+  TrampolineSetup setup = trampoline_setup_like_bsp(efer_msr, platform::kernel_pml4_phys());
   setup.id_source = g_config.id_source;
+  setup.table_phys = reinterpret_cast<uint64_t>(&g_cpus);
+  // smp.inject=ap_hang:<stage>: the AP with the highest index parks right after that stage.
+  if (g_config.inject_ap_hang != BootStage::kNone && g_cpus.size() > 1) {
+    setup.stop_index = g_cpus.size() - 1;
+    setup.stop_stage = g_config.inject_ap_hang;
+  }
   auto page = install_trampoline(reinterpret_cast<void*>(kTrampolinePhys), kTrampolinePhys,
                                  smpboot_trampoline_start,
                                  size_t(smpboot_trampoline_end - smpboot_trampoline_start), setup,

@@ -32,6 +32,9 @@ struct SmpConfig {
   bool inject_cpu0_stale_bootdata = false;
   bool inject_dead_ap = false;  // the last AP's record has no entry: it parks in the trampoline
   bool inject_controller_hang = false;  // a torture controller stops (cli; hlt) mid-run
+  // smp.inject=ap_hang:protected|long: the AP with the highest index stops right after
+  // reaching that boot stage (the trampoline parks it), to show how the report says so.
+  smpboot::BootStage inject_ap_hang = smpboot::BootStage::kNone;
   uint32_t watchdog_ms = 3000;  // torture: no progress for this long = a reported hang
 
   // Set when the command line was longer than the kernel keeps: no parameter is used and the
@@ -117,6 +120,8 @@ struct SmpConfig {
       if (v.equals("cpu0_stale_bootdata")) inject_cpu0_stale_bootdata = true;
       else if (v.equals("dead_ap")) inject_dead_ap = true;
       else if (v.equals("controller_hang")) inject_controller_hang = true;
+      else if (v.equals("ap_hang:protected")) inject_ap_hang = smpboot::BootStage::kProtected;
+      else if (v.equals("ap_hang:long")) inject_ap_hang = smpboot::BootStage::kLong;
       else bad("smp.inject", v);
     }
     if (platform::cmdline_get("smp.watchdog_ms", v)) {

@@ -75,11 +75,14 @@ inline void on_offline_request(platform::InterruptFrame&) {
   lapic_eoi();  // before parking: CPU0 keeps its APIC across an NMI wake
   CpuRecord* self = g_cpus.find_record(current_apic_id());
   if (self == nullptr || self->load_state() != CpuState::kGoingDown) return;
-  if (!complete_offline(*self)) return;
-  // Wake the controller, which sleeps until we are offline.
+  // Wake the controller, which sleeps until we are offline, *before* publishing it: from
+  // `offline` on, any controller may wake us (an NMI for CPU0), so complete_offline is the
+  // last act before the park loop (hotplug.hpp). The controller checks the state, so an IPI
+  // that arrives a moment early only makes it look again.
   const IpiCommand done =
       IpiCommand::fixed(ApicId{g_controller_apic.load(MemoryOrder::kAcquire)}, kWakeVector);
   with_apic([&](auto& apic) { (void)apic.send(done); });
+  (void)complete_offline(*self);
   park_forever();  // APs: restarted by INIT/SIPI; CPU0: by NMI (on_nmi)
 }
 
@@ -104,9 +107,17 @@ inline void on_ping(platform::InterruptFrame&) {
 // NMI: a pending wake for our own record enters the one entry path with that record (IRET
 // to record_entry_thunk with rsp = stack_top, rdi = record, interrupts off). Anything else
 // is an NMI we do not own: return.
+// NMI wakes that found CPU0 outside the park loop (the torture fails the cycle).
+inline constinit Atomic<uint32_t> g_nmi_wakes_outside_park{0};
+inline constinit uint64_t g_nmi_wake_outside_rip = 0;
+
 inline void on_nmi(platform::InterruptFrame& frame) {
   CpuRecord* self = pending_nmi_wake(g_cpus, current_apic_id());
   if (self == nullptr) return;
+  if (!in_park_loop(frame.rip)) {  // the interrupted code is abandoned: it must be the park loop
+    g_nmi_wake_outside_rip = frame.rip;
+    g_nmi_wakes_outside_park.fetch_add(1, MemoryOrder::kRelease);
+  }
   frame.rsp = boot_data_for(*self).stack_top;
   frame.rdi = reinterpret_cast<uint64_t>(self);
   frame.rip = reinterpret_cast<uint64_t>(&x86_64::record_entry_thunk);
@@ -258,8 +269,14 @@ void torture_cycle(CpuRecord& me) {
   if (ok) {
     if (!cpu0) g_last_woken_ap.store(victim, MemoryOrder::kRelease);
     g_online_awaited.store(1, MemoryOrder::kRelease);
+    const uint32_t outside_before = g_nmi_wakes_outside_park.load(MemoryOrder::kAcquire);
     ok = bring_online(*victim, apic, clock, waiter, g_start_page, g_config.resolve_delays(),
                       1'000'000).ok();
+    if (g_nmi_wakes_outside_park.load(MemoryOrder::kAcquire) != outside_before) {
+      ok = false;
+      platform::kprintf("SMPBOOT NOTE nmi_wake_outside_park cycle=%u victim=%u rip=0x%lx\n",
+                        t.cycles_done, victim->index, (unsigned long)g_nmi_wake_outside_rip);
+    }
   }
   const uint64_t t2 = clock.now_us();
 

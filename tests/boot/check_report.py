@@ -11,7 +11,7 @@ import re
 import sys
 
 CPU_RE = re.compile(r"^SMPBOOT CPU idx=(\d+) apic=(\d+) state=(\w+) kick_us=(\d+|-) "
-                    r"alive_us=(\d+|-) online_us=(\d+|-)\s*$")
+                    r"alive_us=(\d+|-) online_us=(\d+|-) stage=(none|protected|long|alive|online)\s*$")
 TORTURE_RE = re.compile(r"^SMPBOOT TORTURE cycles=(\d+) failures=(\d+) cpu0_cycles=(\d+) "
                         r"offline_median_us=(\d+) online_median_us=(\d+)\s*$")
 FAILED_CYCLE_RE = re.compile(r"^SMPBOOT NOTE torture cycle=(\d+) controller=(\d+) victim=(\d+) "
@@ -19,7 +19,8 @@ FAILED_CYCLE_RE = re.compile(r"^SMPBOOT NOTE torture cycle=(\d+) controller=(\d+
 EXCEPTION_RE = re.compile(r"^\*\*\* CPU EXCEPTION (\d+) ", re.M)
 EXIT_RE = re.compile(r"^\*\*\* exiting with code 0x([0-9a-f]+)\s*$", re.M)
 RESULT_RE = re.compile(r"^SMPBOOT RESULT status=(ok|fail) cpus=(\d+) online=(\d+) failed=(\d+) "
-                       r"mode=(\w+) apic=(\w+) id=(\w+) delays=(\w+) bringup_us=(\d+)\s*$")
+                       r"mode=(\w+) apic=(\w+) id=(\w+) delays=(\w+) bringup_us=(\d+) "
+                       r"esr=0x([0-9a-f]+)\s*$")
 
 
 def check_injected(text, lines, torture, rc, victim):
@@ -80,6 +81,9 @@ def main():
     ap.add_argument("--delays")
     ap.add_argument("--apic-ids")
     ap.add_argument("--note", action="append", default=[])
+    ap.add_argument("--cpu-stage", action="append", default=[], metavar="IDX=STAGE",
+                    help="CPU IDX (or `last`) must say state=failed stage=STAGE")
+    ap.add_argument("--esr", help="RESULT esr= must equal this (hex, e.g. 0x0)")
     ap.add_argument("--online", type=int, help="RESULT online= must equal this")
     ap.add_argument("--failed", type=int, help="RESULT failed= must equal this")
     ap.add_argument("--torture-cycles", type=int, help="TORTURE cycles must equal this, failures=0")
@@ -142,6 +146,8 @@ def main():
         for k, (got, exp) in want.items():
             if exp is not None and got != exp:
                 errors.append(f"{k}={got}, expected {exp}")
+        if a.esr is not None and int(r.group(10), 16) != int(a.esr, 16):
+            errors.append(f"esr=0x{r.group(10)}, expected {a.esr}")
         if a.online is not None and online != a.online:
             errors.append(f"online={online}, expected {a.online}")
         if a.failed is not None and failed != a.failed:
@@ -173,6 +179,17 @@ def main():
             k, al, on = m.group(4), m.group(5), m.group(6)
             if "-" in (k, al, on) or not int(k) <= int(al) <= int(on):
                 errors.append(f"cpu {m.group(1)}: times not kick <= alive <= online: {k} {al} {on}")
+    for m in cpus:  # a CPU that is online got there through every stage
+        if m.group(3) == "online" and m.group(7) != "online":
+            errors.append(f"cpu {m.group(1)}: state=online but stage={m.group(7)}")
+    for spec in a.cpu_stage:
+        i, stage = spec.split("=")
+        i = len(cpus) - 1 if i == "last" else int(i)
+        if not 0 <= i < len(cpus):
+            errors.append(f"--cpu-stage {spec}: no CPU line {i}")
+        elif (cpus[i].group(3), cpus[i].group(7)) != ("failed", stage):
+            errors.append(f"cpu {i}: state={cpus[i].group(3)} stage={cpus[i].group(7)}, "
+                          f"expected state=failed stage={stage}")
     for note in a.note:
         if note not in text:
             errors.append(f"expected text not in log: {note!r}")
