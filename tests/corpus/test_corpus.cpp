@@ -1,7 +1,8 @@
 // The real-world corpus in tests/data: 210 MADTs from linuxhw/ACPI and 160 CPUID dumps from
 // libcpuid, each with expected values computed independently from the specifications. The
-// MADT walker and the CPUID decoders must agree with every row, and the walker must survive
-// every truncation and subtable-length corruption of every real table.
+// MADT walker and the CPUID decoders must agree with every row, the inspector's census must
+// agree with a count over those rows, and the walker must survive every truncation and
+// subtable-length corruption of every real table.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -52,6 +53,51 @@ std::vector<std::vector<std::string>> parse_tsv(const std::string& text) {
 
 const fs::path kData = SMPBOOT_TEST_DATA;
 
+std::string madt_name(const std::string& stem) { return (kData / "madt" / stem).string(); }
+
+// The census lines of `smpboot-inspect madt` for one table, as name -> value.
+std::map<std::string, std::string> census_lines(const std::string& report) {
+  std::map<std::string, std::string> out;
+  std::istringstream in(report);
+  for (std::string line; std::getline(in, line);) {
+    REQUIRE(line.rfind("# ", 0) == 0);
+    const size_t colon = line.find(": ");
+    REQUIRE(colon != std::string::npos);
+    out[line.substr(2, colon - 2)] = line.substr(colon + 2);
+  }
+  return out;
+}
+
+std::string count_and_ids(size_t count, const std::vector<uint32_t>& ids) {
+  std::string s = std::to_string(count);
+  for (size_t i = 0; i < ids.size(); ++i) s += (i ? " " : " (") + std::to_string(ids[i]);
+  return ids.empty() ? s : s + ")";
+}
+
+// A real table's bytes with some fields rewritten, and its checksum made right again.
+std::string patched(const std::string& stem, const std::vector<std::pair<size_t, uint32_t>>& le32) {
+  std::string bytes = slurp(madt_name(stem + ".apic.dat"));
+  for (auto [offset, value] : le32) {
+    for (int i = 0; i < 4; ++i) bytes[offset + size_t(i)] = char(uint8_t(value >> (8 * i)));
+  }
+  bytes[9] = 0;
+  uint8_t sum = 0;
+  for (char b : bytes) sum = uint8_t(sum + uint8_t(b));
+  bytes[9] = char(uint8_t(0x100 - sum));
+  return bytes;
+}
+
+std::string census_of(const std::string& bytes) {
+  auto madt = smpboot::Madt::parse(bytes.data(), bytes.size(), smpboot::MadtChecksum::kIgnore);
+  REQUIRE(madt.ok());
+  return smpboot::tools::madt_census_report(*madt);
+}
+
+constexpr const char* kImac = "all-in-one__apple__imac11-3__9C99E007509B__t2";
+constexpr const char* kX299 = "desktop__evga__x299-micro__4B645993A72D";
+constexpr const char* kPrestige = "notebook__msi__prestige-13-ai-evo-a2vmg__F253BBB7B294";
+constexpr const char* kL380 = "convertible__lenovo__thinkpad-l380-yoga-20m7cto1ww__BE9571B3401F";
+
 }  // namespace
 
 TEST_CASE("MADT walker reproduces every expected row of the corpus") {
@@ -92,6 +138,152 @@ TEST_CASE("MADT CPU census: one record per distinct enabled APIC ID, BSP first")
     CHECK(table->size() == enabled_ids.size());
     CHECK((*table)[0].apic_id == first_enabled.value);
     for (auto [id, _] : enabled_ids) CHECK(table->find(smpboot::ApicId{id}).ok());
+  }
+}
+
+TEST_CASE("inspector census agrees with a count over every table's expected rows") {
+  // The expected rows are the iasl disassembly's view of each table (tests/data/madt/README.md);
+  // counting over them shares no code with add_cpus_from_madt.
+  for (const auto& path : files_ending(kData / "madt", ".apic.dat")) {
+    INFO(path.filename().string());
+    const std::string bytes = slurp(path);
+    auto madt = smpboot::Madt::parse(bytes.data(), bytes.size());
+    REQUIRE(madt.ok());
+    const auto got = census_lines(smpboot::tools::madt_census_report(*madt));
+
+    std::string expected_path = path.string();
+    expected_path.replace(expected_path.size() - 9, 9, ".expected.tsv");
+    const auto rows = parse_tsv(slurp(expected_path));
+    std::map<uint32_t, uint32_t> enabled, all;  // APIC ID -> entries listing it
+    std::string bsp = "-";
+    uint32_t placeholders = 0, disabled = 0, online_capable = 0, enabled_entries = 0, entries = 0;
+    for (size_t r = 1; r < rows.size(); ++r) {
+      const uint32_t type = uint32_t(std::stoul(rows[r][2]));
+      const uint32_t id = uint32_t(std::stoul(rows[r][4]));
+      if (type == 0 && id == 0xFF) { ++placeholders; continue; }
+      ++all[id];
+      ++entries;
+      if (rows[r][6] == "1") {
+        if (bsp == "-") bsp = std::to_string(id);
+        ++enabled[id];
+        ++enabled_entries;
+      } else {
+        ++(rows[r][7] == "1" ? online_capable : disabled);
+      }
+    }
+    std::vector<uint32_t> dup_ids, dup_ids_all, wide_ids;
+    for (auto [id, n] : enabled) {
+      if (n > 1) dup_ids.push_back(id);
+      if (id > 0xFE) wide_ids.push_back(id);
+    }
+    for (auto [id, n] : all) if (n > 1) dup_ids_all.push_back(id);
+
+    // No real table should list the x2APIC broadcast ID as an enabled CPU, but if one does,
+    // that CPU can get no record (the BSP's own entry is never counted as left out).
+    const uint32_t left_out = enabled.count(0xFFFF'FFFFu) && bsp != "4294967295" ? 1 : 0;
+    const size_t added = enabled.size() - enabled.count(0xFFFF'FFFFu);
+    CHECK(got.at("census") == "bsp_apic_id=" + bsp + " enabled=" + std::to_string(enabled.size()) +
+                                  " added=" + std::to_string(added) +
+                                  " not_added=" + std::to_string(left_out) + " placeholders=" +
+                                  std::to_string(placeholders) + " walk=ok");
+    CHECK(got.at("duplicate_apic_ids") == count_and_ids(enabled_entries - enabled.size(), dup_ids));
+    CHECK(got.at("duplicate_apic_ids_incl_disabled") == count_and_ids(entries - all.size(), dup_ids_all));
+    CHECK(got.at("xapic_unaddressable_apic_ids") == count_and_ids(wide_ids.size(), wide_ids));
+    CHECK(got.at("disabled") == std::to_string(disabled));
+    CHECK(got.at("online_capable") == std::to_string(online_capable));
+    const std::string safe = got.at("broadcast_safe");
+    CHECK((safe == "yes") == (disabled == 0 && online_capable == 0 && left_out == 0));
+    CHECK(got.size() == 7);
+  }
+}
+
+TEST_CASE("inspector census of real tables, line by line") {
+  auto census = [](const char* stem) {
+    const std::string bytes = slurp(madt_name(std::string(stem) + ".apic.dat"));
+    return census_of(bytes);
+  };
+  SUBCASE("iMac: the BSP's ID 0 listed again in four disabled entries") {
+    CHECK(census(kImac) ==
+          "# census: bsp_apic_id=0 enabled=4 added=4 not_added=0 placeholders=0 walk=ok\n"
+          "# duplicate_apic_ids: 0\n"
+          "# duplicate_apic_ids_incl_disabled: 4 (0)\n"
+          "# xapic_unaddressable_apic_ids: 0\n"
+          "# disabled: 4\n"
+          "# online_capable: 0\n"
+          "# broadcast_safe: no (4 disabled)\n");
+  }
+  SUBCASE("X299: 36 placeholders, and 56 disabled x2APIC entries all with ID 0xFFFFFFFF") {
+    CHECK(census(kX299) ==
+          "# census: bsp_apic_id=0 enabled=20 added=20 not_added=0 placeholders=36 walk=ok\n"
+          "# duplicate_apic_ids: 0\n"
+          "# duplicate_apic_ids_incl_disabled: 55 (4294967295)\n"
+          "# xapic_unaddressable_apic_ids: 0\n"
+          "# disabled: 56\n"
+          "# online_capable: 0\n"
+          "# broadcast_safe: no (56 disabled)\n");
+  }
+  SUBCASE("ThinkPad L380: placeholders alone do not make broadcast unsafe") {
+    CHECK(census_lines(census(kL380)).at("broadcast_safe") == "yes");
+    CHECK(census_lines(census(kL380)).at("census").find(" placeholders=8 ") != std::string::npos);
+  }
+  SUBCASE("Prestige 13: eight enabled x2APIC entries, nothing else") {
+    CHECK(census(kPrestige) ==
+          "# census: bsp_apic_id=0 enabled=8 added=8 not_added=0 placeholders=0 walk=ok\n"
+          "# duplicate_apic_ids: 0\n"
+          "# duplicate_apic_ids_incl_disabled: 0\n"
+          "# xapic_unaddressable_apic_ids: 0\n"
+          "# disabled: 0\n"
+          "# online_capable: 0\n"
+          "# broadcast_safe: yes\n");
+  }
+}
+
+TEST_CASE("inspector census of real tables edited to show what the shared corpus lacks") {
+  // The shared corpus has no repeated enabled ID, no ID above 0xFE and no online-capable
+  // entry, so the Prestige 13 table (type-9 entries at 44 + 16 * i: ID at +4, flags at +8)
+  // is edited to have each.
+  SUBCASE("an enabled twin, an ID only x2APIC can address, an online-capable CPU") {
+    const std::string bytes = patched(kPrestige, {{44 + 16 * 5 + 8, 2},        // 66: online capable
+                                                  {44 + 16 * 6 + 4, 8},        // 68 -> 8, a twin
+                                                  {44 + 16 * 7 + 4, 0x100}});  // 70 -> 256
+    CHECK(census_of(bytes) ==
+          "# census: bsp_apic_id=0 enabled=6 added=6 not_added=0 placeholders=0 walk=ok\n"
+          "# duplicate_apic_ids: 1 (8)\n"
+          "# duplicate_apic_ids_incl_disabled: 1 (8)\n"
+          "# xapic_unaddressable_apic_ids: 1 (256)\n"
+          "# disabled: 0\n"
+          "# online_capable: 1\n"
+          "# broadcast_safe: no (1 online-capable)\n");
+  }
+  SUBCASE("the first entry disabled: the BSP is the first enabled one") {
+    const std::string bytes = patched(kPrestige, {{44 + 8, 0}});
+    const auto got = census_lines(census_of(bytes));
+    CHECK(got.at("census") == "bsp_apic_id=8 enabled=7 added=7 not_added=0 placeholders=0 walk=ok");
+    CHECK(got.at("broadcast_safe") == "no (1 disabled)");
+  }
+  SUBCASE("no enabled entry at all: no BSP and no enabled CPU") {
+    std::vector<std::pair<size_t, uint32_t>> all_disabled;
+    for (size_t i = 0; i < 8; ++i) all_disabled.push_back({44 + 16 * i + 8, 0});
+    const auto got = census_lines(census_of(patched(kPrestige, all_disabled)));
+    CHECK(got.at("census") == "bsp_apic_id=- enabled=0 added=0 not_added=0 placeholders=0 walk=ok");
+    CHECK(got.at("disabled") == "8");
+    CHECK(got.at("duplicate_apic_ids_incl_disabled") == "0");
+  }
+  SUBCASE("a malformed subtable list: the census of the entries before it, never safe") {
+    std::string bytes = patched(kPrestige, {});
+    bytes[44 + 16 * 2 + 1] = 1;  // third subtable's length byte
+    const auto got = census_lines(census_of(bytes));
+    CHECK(got.at("census") ==
+          "bsp_apic_id=0 enabled=2 added=2 not_added=0 placeholders=0 walk=madt_subtable_too_short");
+    CHECK(got.at("broadcast_safe") == "no (malformed subtable list)");
+  }
+  SUBCASE("a salvaged table (bad checksum) is never called safe") {
+    const std::string bytes = slurp(madt_name(std::string(kPrestige) + ".apic.dat"));
+    auto madt = smpboot::Madt::parse(bytes.data(), bytes.size());
+    REQUIRE(madt.ok());
+    const auto got = census_lines(
+        smpboot::tools::madt_census_report(*madt, smpboot::Error::kMadtBadChecksum));
+    CHECK(got.at("broadcast_safe") == "no (madt_bad_checksum)");
   }
 }
 

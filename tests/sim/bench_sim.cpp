@@ -1,12 +1,16 @@
 // Catch2 benchmarks (not tests): the APIC-ID lookup an AP does at 4096 CPUs, one state
-// transition, and a whole simulated parallel bringup of 1024 CPUs. Run:
+// transition, a whole simulated parallel bringup of 1024 CPUs, and turning a 10,000-entry MADT
+// into a 1024-CPU table when most CPUs are left out. Run:
 //   build/tests/sim/smpboot-bench            (or: meson test -C build --benchmark)
 #define CATCH_CONFIG_MAIN
 #define CATCH_CONFIG_ENABLE_BENCHMARKING
 #include <catch2/catch.hpp>
 
+#include <smpboot/discovery/madt_cpus.hpp>
+
 #include <memory>
 #include <random>
+#include <vector>
 
 #include "sim_machine.hpp"
 
@@ -70,4 +74,40 @@ TEST_CASE("simulated parallel bringup of 1024 CPUs", "[bench]") {
     });
     if (report.online != 1024) FAIL("not every simulated CPU came online");
   };
+}
+
+// A MADT of `count` enabled Local x2APIC entries (ACPI 6.5, 5.2.12.12) with APIC IDs 0..count-1,
+// so with an SMT shift of 1 every even ID is a primary thread and every odd one its sibling.
+static std::vector<uint8_t> x2apic_madt(uint32_t count) {
+  std::vector<uint8_t> t(madt::kMadtFixedLength, 0);
+  t[0] = 'A', t[1] = 'P', t[2] = 'I', t[3] = 'C', t[8] = 5;
+  auto put32 = [&](uint32_t v) { for (int i = 0; i < 4; ++i) t.push_back(uint8_t(v >> (8 * i))); };
+  for (uint32_t id = 0; id < count; ++id) {
+    t.insert(t.end(), {9, 16, 0, 0});
+    put32(id);
+    put32(madt::kFlagEnabled);
+    put32(id);
+  }
+  for (int i = 0; i < 4; ++i) t[4 + i] = uint8_t(t.size() >> (8 * i));
+  uint8_t sum = 0;
+  for (uint8_t b : t) sum = uint8_t(sum + b);
+  t[9] = uint8_t(0x100 - sum);
+  return t;
+}
+
+TEST_CASE("add_cpus_from_madt: 10,000 x2APIC entries into CpuTable<1024>", "[bench]") {
+  const std::vector<uint8_t> bytes = x2apic_madt(10'000);
+  const Madt madt = Madt::parse(bytes.data(), bytes.size()).value();
+  auto table = std::make_unique<CpuTable<1024>>();
+  Topology smt;
+  smt.smt_shift = 1;
+  smt.package_shift = 16;
+  auto run = [&](uint32_t max_cpus, const Topology* topology) {
+    table->clear();
+    return add_cpus_from_madt(*table, madt, ApicId{0}, max_cpus, topology).enabled;
+  };
+  if (run(64, nullptr) != 10'000 || run(1024, &smt) != 10'000) FAIL("census miscounted");
+  BENCHMARK("max_cpus 64: 9,936 left out") { return run(64, nullptr); };
+  BENCHMARK("table capacity: 8,976 left out") { return run(1024, nullptr); };
+  BENCHMARK("SMT, siblings last: 8,976 left out") { return run(1024, &smt); };
 }

@@ -7,8 +7,11 @@
 
 #include <smpboot/discovery/madt_cpus.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <random>
+#include <set>
 #include <vector>
 
 using smpboot::add_cpus_from_madt;
@@ -18,6 +21,8 @@ using smpboot::CpuTable;
 using smpboot::Error;
 using smpboot::Madt;
 using smpboot::MadtCpuCensus;
+using smpboot::MadtCpuEntry;
+using smpboot::Topology;
 
 namespace {
 
@@ -248,8 +253,6 @@ TEST_CASE("a malformed subtable keeps the CPUs before it and records the walk er
 }
 
 TEST_CASE("a 1024-CPU x2APIC MADT fills a heap-allocated table in table order") {
-  // add_cpus_from_madt rescans earlier entries for each one (no extra storage), so this is
-  // quadratic; 1024 entries keep it fast under the sanitizers.
   Table t;
   for (uint32_t i = 0; i < 1024; ++i) t.x2apic(0x1'0000u + i * 2, kEnabled, i);
   const Madt madt = t.parse();
@@ -261,4 +264,205 @@ TEST_CASE("a 1024-CPU x2APIC MADT fills a heap-allocated table in table order") 
   Ids want;
   for (uint32_t i = 0; i < 1024; ++i) want.push_back(0x1'0000u + i * 2);
   CHECK(ids_in_order(*table) == want);
+}
+
+namespace {
+
+// add_cpus_from_madt is detail::add_cpus_from_entries over a Madt; this wrapper counts how many
+// entries the census visits, a measure of its work that no machine load can change.
+struct CountingMadt {
+  const Madt& madt;
+  mutable uint64_t visits = 0;
+  mutable uint32_t walks = 0;
+
+  template <class Visit>
+  smpboot::Status for_each_cpu(Visit&& visit) const noexcept {
+    ++walks;
+    return madt.for_each_cpu([&](const MadtCpuEntry& e) {
+      ++visits;
+      visit(e);
+    });
+  }
+};
+
+Topology smt_topology(uint8_t smt_shift) {
+  Topology t;
+  t.smt_shift = smt_shift;
+  t.package_shift = 16;
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("the census stays linear when thousands of enabled CPUs are left out") {
+  // Each left-out CPU used to walk every entry before it, looking for an earlier twin:
+  // 10,000 entries cost ~50 M visits. Now each walk visits each entry once, and a topology
+  // adds one walk (primary threads first, then their siblings).
+  constexpr uint32_t kEntries = 10'000;
+  Table t;
+  for (uint32_t id = 0; id < kEntries; ++id) t.x2apic(id, kEnabled, id);
+  const Madt madt = t.parse();
+  auto table = std::make_unique<CpuTable<1024>>();
+  const Topology smt = smt_topology(1);
+
+  struct Case {
+    const char* name;
+    uint32_t max_cpus;
+    const Topology* topology;
+    uint32_t added;
+    uint32_t walks;
+  };
+  for (const Case& k : {Case{"max_cpus", 64, nullptr, 64, 1},
+                        Case{"table capacity", 1024, nullptr, 1024, 1},
+                        Case{"SMT siblings after every primary", 1024, &smt, 1024, 2},
+                        Case{"SMT siblings, max_cpus", 3000, &smt, 1024, 2}}) {
+    CAPTURE(k.name);
+    table->clear();
+    const CountingMadt counting{madt};
+    const MadtCpuCensus c =
+        smpboot::detail::add_cpus_from_entries(*table, counting, ApicId{0}, k.max_cpus, k.topology);
+    CHECK(counting.walks == k.walks);
+    CHECK(counting.visits == uint64_t{k.walks} * kEntries);
+    CHECK(c.enabled == kEntries);
+    CHECK(c.added == k.added);
+    CHECK(c.not_added == kEntries - k.added);
+    CHECK(c.duplicates == 0);
+    CHECK(c.xapic_unaddressable == kEntries - 0xFF);
+    // More distinct IDs left out than the set holds; no repeats, so the counts are still exact.
+    CHECK(c.left_out_approximate);
+    if (k.topology != nullptr) {
+      for (const auto& r : *table) CHECK(smt.is_primary_thread(ApicId{r.apic_id}));
+    }
+  }
+}
+
+TEST_CASE("repeats of left-out CPUs are duplicates, not new CPUs") {
+  // Every CPU listed as type 0 and again as type 9, and most of them left out.
+  Table t;
+  for (uint8_t id = 0; id < 10; ++id) t.lapic(id, kEnabled, id);
+  for (uint32_t id = 0; id < 10; ++id) t.x2apic(id, kEnabled, id);
+  const Madt madt = t.parse();
+
+  SUBCASE("table capacity") {
+    CpuTable<4> table;
+    const MadtCpuCensus c = add_cpus_from_madt(table, madt, ApicId{0});
+    CHECK(ids_in_order(table) == Ids{0, 1, 2, 3});
+    CHECK(c.enabled == 10);
+    CHECK(c.added == 4);
+    CHECK(c.not_added == 6);
+    CHECK(c.duplicates == 10);
+    CHECK_FALSE(c.left_out_approximate);
+  }
+  SUBCASE("SMT siblings left out by max_cpus") {
+    CpuTable<16> table;
+    const Topology smt = smt_topology(1);
+    const MadtCpuCensus c = add_cpus_from_madt(table, madt, ApicId{0}, 7, &smt);
+    CHECK(ids_in_order(table) == Ids{0, 2, 4, 6, 8, 1, 3});
+    CHECK(c.enabled == 10);
+    CHECK(c.added == 7);
+    CHECK(c.not_added == 3);
+    CHECK(c.duplicates == 10);
+  }
+}
+
+TEST_CASE("more left-out CPUs than the census tracks: the documented bounds") {
+  // 8 CPUs fit; 500 distinct IDs are left out, then every ID is listed again. Repeats of the
+  // first kLeftOutIdsTracked left-out IDs are caught; the other repeats count as new CPUs.
+  constexpr uint32_t kDistinct = 508;
+  constexpr uint32_t kLeftOut = kDistinct - 8;
+  static_assert(smpboot::kLeftOutIdsTracked < kLeftOut);
+  constexpr uint32_t kMissed = kLeftOut - smpboot::kLeftOutIdsTracked;
+  Table t;
+  for (int round = 0; round < 2; ++round) {
+    for (uint32_t id = 0; id < kDistinct; ++id) t.x2apic(0x1000 + id, kEnabled, id);
+  }
+  const Madt madt = t.parse();
+  CpuTable<8> table;
+  const MadtCpuCensus c = add_cpus_from_madt(table, madt, ApicId{0x1000});
+  CHECK(c.left_out_approximate);
+  CHECK(c.added == 8);
+  CHECK(table.size() == 8);
+  CHECK(c.enabled == kDistinct + kMissed);
+  CHECK(c.not_added == kLeftOut + kMissed);
+  CHECK(c.duplicates == kDistinct - kMissed);
+  CHECK(c.enabled + c.duplicates == 2 * kDistinct);  // every entry is counted once either way
+}
+
+TEST_CASE("the census matches a simple model on random tables") {
+  // The model: entries decided in table order (primaries and the BSP before SMT siblings when
+  // a topology is given), first occurrence of an enabled ID wins, records up to max_cpus.
+  std::mt19937 rng(9);
+  for (int round = 0; round < 3000; ++round) {
+    CAPTURE(round);
+    struct Entry {
+      bool x2apic;
+      uint32_t id;
+      uint32_t flags;
+    };
+    std::vector<Entry> entries(rng() % 40);
+    const uint32_t id_range = 2 + rng() % 24;
+    for (auto& e : entries) {
+      e.x2apic = rng() % 3 == 0;
+      const uint32_t r = rng() % 16;
+      e.id = r == 0 ? 0xFF : r == 1 ? 0xFFFF'FFFFu : r == 2 ? 0x100 + rng() % 4 : rng() % id_range;
+      if (e.id > 0xFF) e.x2apic = true;
+      const uint32_t f = rng() % 8;
+      e.flags = f < 5 ? kEnabled : f == 5 ? 0 : f == 6 ? kOnlineCapable : kEnabled | kOnlineCapable;
+    }
+    const ApicId bsp{rng() % 2 ? uint32_t(rng() % id_range) : 0x40u};
+    const uint32_t max_cpus = rng() % 12;
+    const uint8_t smt_shift = uint8_t(rng() % 3);
+    const Topology topo = smt_topology(smt_shift);
+    const bool with_topology = rng() % 2 != 0;
+
+    Table t;
+    for (const auto& e : entries) {
+      if (e.x2apic) t.x2apic(e.id, e.flags); else t.lapic(uint8_t(e.id), e.flags);
+    }
+    const Madt madt = t.parse();
+    CpuTable<8> table;
+    const MadtCpuCensus c =
+        add_cpus_from_madt(table, madt, bsp, max_cpus, with_topology ? &topo : nullptr);
+
+    MadtCpuCensus want;
+    Ids want_ids{bsp.value};
+    std::vector<Entry> order[2];
+    for (const auto& e : entries) {
+      if (!e.x2apic && e.id == 0xFF) { ++want.placeholders; continue; }
+      if (!(e.flags & kEnabled)) {
+        ++(e.flags & kOnlineCapable ? want.online_capable : want.disabled);
+        continue;
+      }
+      const bool sibling = with_topology && smt_shift > 0 && e.id != bsp.value &&
+                           !topo.is_primary_thread(ApicId{e.id});
+      order[sibling].push_back(e);
+    }
+    std::set<uint32_t> seen;
+    for (const auto& pass : order) {
+      for (const auto& e : pass) {
+        if (!seen.insert(e.id).second) { ++want.duplicates; continue; }
+        if (e.id == bsp.value) { want.bsp_in_madt = true; continue; }
+        if (want_ids.size() < std::min(std::max(max_cpus, 1u), 8u) && e.id != 0xFFFF'FFFFu) {
+          want_ids.push_back(e.id);
+        } else {
+          ++want.not_added;
+        }
+      }
+    }
+    seen.insert(bsp.value);
+    want.enabled = uint32_t(seen.size());
+    want.xapic_unaddressable = uint32_t(std::count_if(seen.begin(), seen.end(), [](uint32_t id) { return id > 0xFE; }));
+
+    CHECK(ids_in_order(table) == want_ids);
+    CHECK(c.added == want_ids.size());
+    CHECK(c.enabled == want.enabled);
+    CHECK(c.not_added == want.not_added);
+    CHECK(c.duplicates == want.duplicates);
+    CHECK(c.placeholders == want.placeholders);
+    CHECK(c.disabled == want.disabled);
+    CHECK(c.online_capable == want.online_capable);
+    CHECK(c.bsp_in_madt == want.bsp_in_madt);
+    CHECK(c.xapic_unaddressable == want.xapic_unaddressable);
+    CHECK_FALSE(c.left_out_approximate);
+  }
 }

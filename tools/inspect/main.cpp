@@ -23,9 +23,21 @@ Decode hardware descriptions with smpboot's own code and print a tab-separated r
               or `acpixtract -s APIC`. Prints one row per Local APIC (type 0) and Local
               x2APIC (type 9) entry, in table order:
                 index offset type uid apic_id flags enabled online_capable
+              then the census smpboot's add_cpus_from_madt takes of them, as '#' lines
+              (`# name: value`; a count may be followed by its APIC IDs in parentheses),
+              assuming the BSP is the first enabled entry and no max_cpus limit:
+                # census: bsp_apic_id= enabled= added= not_added= placeholders= walk=
+                # duplicate_apic_ids: repeated enabled entries (the IDs)
+                # duplicate_apic_ids_incl_disabled: the same over every non-placeholder entry
+                # xapic_unaddressable_apic_ids: enabled IDs above 0xFE (need x2APIC mode)
+                # disabled: N
+                # online_capable: N
+                # broadcast_safe: yes, or no (why): could broadcast INIT/SIPI hit a CPU
+                                  outside the table (see broadcast_is_safe)?
               The table is checked first: signature "APIC", Length within the file, checksum,
               and every subtable length. A malformed table prints the rows decoded before the
-              problem, then one error line on stderr, and exits with status 1.
+              problem and the census of those, then one error line on stderr, and exits with
+              status 1.
 
   cpuid FILE  FILE is a CPUID dump in smpboot's text format, one section per logical CPU:
                 cpu <index>
@@ -61,6 +73,7 @@ int inspect_madt(const char* path, const std::string& bytes) {
   }
   std::string report;
   const smpboot::Status walk = smpboot::tools::madt_report(*madt, report);
+  report += smpboot::tools::madt_census_report(*madt, header_error);
   std::fwrite(report.data(), 1, report.size(), stdout);
   std::fflush(stdout);
   if (!walk) {
