@@ -16,6 +16,7 @@
 #include "concepts/clock.hpp"
 #include "concepts/io.hpp"
 #include "concepts/local_apic.hpp"
+#include "concepts/waiter.hpp"
 
 #include "apic/apic_base.hpp"
 #include "apic/x2apic.hpp"
@@ -42,3 +43,4 @@
 #include "boot/hotplug.hpp"
 #include "boot/trampoline.hpp"
 #include "boot/trampoline_layout.hpp"
+#include "boot/wait.hpp"

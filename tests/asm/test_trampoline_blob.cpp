@@ -115,10 +115,13 @@ TEST_CASE("a blob from another layout, or a bad page or CR3, is refused") {
     CHECK(install_trampoline(page.data(), 0x100000, b.data(), b.size(), setup, *table).error() ==
           Error::kInvalidStartPage);
   }
-  SUBCASE("no page tables") {
-    setup.cr3 = 0;
-    CHECK(install_trampoline(page.data(), 0x8000, b.data(), b.size(), setup, *table).error() ==
-          Error::kLayoutMismatch);
+  SUBCASE("no page tables, or a root that is not a page") {
+    for (uint64_t cr3 : {uint64_t{0}, uint64_t{0x1008}, uint64_t{0x1'0000'0800}}) {
+      CAPTURE(cr3);
+      setup.cr3 = cr3;
+      CHECK(install_trampoline(page.data(), 0x8000, b.data(), b.size(), setup, *table).error() ==
+            Error::kBadPageTableRoot);
+    }
   }
   // The AP loads CR3 and reads the xAPIC ID and the table in 32-bit code: an address above
   // 4 GiB would be cut to its low half, silently.

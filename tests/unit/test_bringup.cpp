@@ -1,6 +1,6 @@
-// The BSP-side protocol (boot/bringup.hpp, boot/hotplug.hpp) and the AP entry (boot/ap_entry.hpp)
-// against the recording fakes: what goes out on the ICR when a wake times out, when a broadcast
-// is refused, and which kernel hooks a late AP may still run.
+// The BSP-side protocol (boot/bringup.hpp, boot/hotplug.hpp, boot/wait.hpp) and the AP entry
+// (boot/ap_entry.hpp) against the recording fakes: what goes out on the ICR when a wake times
+// out, when a broadcast is refused, and which kernel hooks a late AP may still run.
 #include <doctest/doctest.h>
 
 #include <memory>
@@ -9,6 +9,7 @@
 #include <smpboot/boot/ap_entry.hpp>
 #include <smpboot/boot/bringup.hpp>
 #include <smpboot/boot/hotplug.hpp>
+#include <smpboot/boot/wait.hpp>
 #include <smpboot/testing/fakes.hpp>
 
 using namespace smpboot;
@@ -67,6 +68,36 @@ TEST_CASE("a timed-out AP is put back into wait-for-SIPI with INIT; nobody else 
     CHECK(icr_writes(state, id, kInit) == 2);
   }
   CHECK(icr_writes(state, 0, kInit) == 0);
+}
+
+TEST_CASE("fail_timed_out_wake: only a wake still in flight fails; only an AP gets INIT") {
+  auto table = std::make_unique<CpuTable<8>>();
+  fill(*table, 4);
+  FakeMsrState state;
+  X2Apic<FakeMsr> apic{FakeMsr{state}};
+  CpuRecord& kicked = (*table)[1];
+  CpuRecord& alive = (*table)[2];
+  CpuRecord& online = (*table)[3];
+  kicked.state.store(uint32_t(CpuState::kKicked), MemoryOrder::kRelaxed);
+  alive.state.store(uint32_t(CpuState::kAlive), MemoryOrder::kRelaxed);
+  online.state.store(uint32_t(CpuState::kOnline), MemoryOrder::kRelaxed);
+  for (uint32_t i = 1; i < 4; ++i) fail_timed_out_wake((*table)[i], apic, kSpecDelays);
+  CHECK(Error(kicked.error) == Error::kApNeverAlive);
+  CHECK(Error(alive.error) == Error::kApNeverOnline);
+  CHECK(online.load_state() == CpuState::kOnline);
+  // INIT and, with the spec delays, its de-assert: same mode 101b, the de-assert level-triggered.
+  CHECK(icr_writes(state, 1, kInit) == 2);
+  CHECK(icr_writes(state, 2, kInit) == 2);
+  CHECK(icr_writes(state, 3, kInit) == 0);
+
+  SUBCASE("the firmware BSP, woken by NMI, is failed but never sent INIT") {
+    CpuRecord& bsp = (*table)[0];
+    bsp.state.store(uint32_t(CpuState::kKicked), MemoryOrder::kRelaxed);
+    state.log.clear();
+    fail_timed_out_wake(bsp, apic, kSpecDelays);
+    CHECK(bsp.load_state() == CpuState::kFailed);
+    CHECK(state.log.writes_to(0x830) == 0);
+  }
 }
 
 TEST_CASE("an AP that moved on before its deadline gets no INIT") {

@@ -1,5 +1,5 @@
 // The record steps shared by every wake method (wake/wake_record.hpp) and the one deadline
-// wait (boot/bringup.hpp): what a wake leaves in the boot record, whichever method sent it.
+// wait (boot/wait.hpp): what a wake leaves in the boot record, whichever method sent it.
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -7,7 +7,7 @@
 #include <memory>
 #include <thread>
 
-#include <smpboot/boot/bringup.hpp>
+#include <smpboot/boot/wait.hpp>
 #include <smpboot/testing/fakes.hpp>
 #include <smpboot/wake/wake_record.hpp>
 

@@ -39,7 +39,7 @@ Result<ApicMode> enable_apic_mode(Msr& msr, Cpuid& cpuid, ApicMode wanted) noexc
     msr.write(msr::kIa32ApicBase, base.raw | ApicBase::kExtdBit);
     if (!read_apic_base(msr).x2apic()) return Error::kX2ApicUnsupported;
   }
-  if (wanted == ApicMode::kXApic && base.x2apic()) return Error::kX2ApicUnsupported;
+  if (wanted == ApicMode::kXApic && base.x2apic()) return Error::kX2ApicToXApicRefused;
   return read_apic_base(msr).mode();
 }
 

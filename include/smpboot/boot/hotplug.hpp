@@ -6,13 +6,18 @@
 // ap_entry with its own record. There is no per-method boot data anywhere.
 #pragma once
 
+#include <stdint.h>
+
 #include "../concepts/clock.hpp"
 #include "../concepts/local_apic.hpp"
+#include "../concepts/waiter.hpp"
 #include "../core/result.hpp"
-#include "../percpu/cpu_table.hpp"
+#include "../hw/icr.hpp"
+#include "../percpu/cpu_record.hpp"
+#include "../wake/delays.hpp"
 #include "../wake/init_sipi.hpp"
 #include "../wake/nmi.hpp"
-#include "bringup.hpp"
+#include "wait.hpp"
 
 namespace smpboot {
 
@@ -52,7 +57,7 @@ Status bring_online(CpuRecord& victim, Apic& apic, Clk& clock, W& waiter, StartP
   const Status woken = victim.is_firmware_bsp() ? wake_cpu_nmi(apic, clock, victim)
                                                 : wake_ap_init_sipi(apic, clock, victim, page, delays);
   if (!woken) return woken;
-  detail::wait_for_one(victim, apic, clock, waiter, delays, timeout_us);
+  wait_for_wake(victim, apic, clock, waiter, delays, timeout_us);
   if (victim.load_state() == CpuState::kOnline) return {};
   return Error(victim.error) == Error::kNone ? Error::kApNeverOnline : Error(victim.error);
 }

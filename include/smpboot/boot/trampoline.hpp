@@ -78,7 +78,7 @@ Result<StartPage> install_trampoline(void* page, uint64_t page_phys, const uint8
   if (!start) return start.error();
   auto checked = read_trampoline_params(blob, size);
   if (!checked) return checked.error();
-  if (setup.cr3 == 0 || (setup.cr3 & 0xFFFu) != 0) return Error::kLayoutMismatch;
+  if (setup.cr3 == 0 || (setup.cr3 & 0xFFFu) != 0) return Error::kBadPageTableRoot;
   if (setup.cr3 > kMax32BitPhys) return Error::kPageTableAbove4G;
   const bool reads_xapic_id = !setup.x2apic;  // the ID cross-check reads it for every source
   if (reads_xapic_id && setup.xapic_base_phys + 0x1000 > kMax32BitPhys + 1) {

@@ -14,6 +14,7 @@ enum class Error : uint8_t {
   kIcrBusyTimeout,      // xAPIC ICR delivery-status bit stayed set past the deadline
   kDeliveryError,       // ESR reported an error after an IPI (bits in the CPU record)
   kX2ApicUnsupported,   // CPUID.01H:ECX[21] clear, or EXTD did not stick
+  kX2ApicToXApicRefused,  // xAPIC asked in x2APIC mode: needs a disable first (SDM 11.12.5)
   kApicDisabled,        // IA32_APIC_BASE.EN clear and could not be set
   kDestinationTooWide,  // xAPIC mode cannot address an APIC ID above 0xFE
   kInvalidStartPage,    // SIPI start page not 4 KiB aligned below 1 MiB
@@ -32,6 +33,7 @@ enum class Error : uint8_t {
   kBroadcastUnsafe,     // all-excluding-self could hit CPUs we do not manage
   kBroadcastWhileRunning,  // all-excluding-self INIT would reset APs that are running
   kApicIdMismatch,      // the AP's CPUID ID names another record than its APIC ID register
+  kBadPageTableRoot,    // TrampolineSetup::cr3 is 0 or not 4 KiB aligned
   kPageTableAbove4G,    // the trampoline loads CR3 in 32-bit mode: the root must be below 4 GiB
   kApicBaseAbove4G,     // the trampoline reads the xAPIC ID with paging off, below 4 GiB only
   kTableAbove4G,        // TrampolineSetup::table_phys is not reachable with paging off
@@ -51,6 +53,7 @@ constexpr const char* error_name(Error e) noexcept {
     case Error::kIcrBusyTimeout: return "icr_busy_timeout";
     case Error::kDeliveryError: return "delivery_error";
     case Error::kX2ApicUnsupported: return "x2apic_unsupported";
+    case Error::kX2ApicToXApicRefused: return "x2apic_to_xapic_refused";
     case Error::kApicDisabled: return "apic_disabled";
     case Error::kDestinationTooWide: return "destination_too_wide";
     case Error::kInvalidStartPage: return "invalid_start_page";
@@ -67,6 +70,7 @@ constexpr const char* error_name(Error e) noexcept {
     case Error::kBroadcastUnsafe: return "broadcast_unsafe";
     case Error::kBroadcastWhileRunning: return "broadcast_while_running";
     case Error::kApicIdMismatch: return "apic_id_mismatch";
+    case Error::kBadPageTableRoot: return "bad_page_table_root";
     case Error::kPageTableAbove4G: return "page_table_above_4g";
     case Error::kApicBaseAbove4G: return "apic_base_above_4g";
     case Error::kTableAbove4G: return "table_above_4g";

@@ -3,7 +3,7 @@
 // lost). A CPU parked in `cli; hlt` still takes NMIs (Intel SDM Vol. 3A "Nonmaskable
 // Interrupt (NMI)": NMIs are not blocked by IF). Its NMI handler asks pending_nmi_wake() for
 // its own record and, if a wake is pending, enters the *same* entry path as every AP: the
-// record's stack, then record->entry(record) (see enter_record_entry in arch/x86_64/).
+// record's stack, then record->entry(record) (x86_64::record_entry_thunk in arch/x86_64/).
 #pragma once
 
 #include "../concepts/clock.hpp"
