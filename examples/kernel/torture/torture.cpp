@@ -1,22 +1,16 @@
-// CPU hotplug in the example kernel, and its torture (smp.torture=<cycles>): random offline /
-// online cycles of random victims, each driven by a random online controller, CPU0 included
-// as a victim with smp.torture_cpu0=1. Any CPU controls any other.
+// The torture. Who drives: a token (g_token = the controller's CPU index). The holder runs one
+// cycle from its idle hook, then hands the token with an IPI to a random controller: an online
+// CPU that has a victim it may take down. All torture state is touched only by the holder; the
+// hand-off is a release/acquire on the token. A run that cannot complete every requested cycle
+// (no such pair, before or during the run) is a failure with a NOTE saying why.
 //
-// Who drives: a token (g_token = the controller's CPU index). The holder runs one cycle from
-// its idle loop, then hands the token with an IPI to a random controller: an online CPU that
-// has a victim it may take down. All torture state is touched only by the holder; the
-// hand-off is a release/acquire on the token. A run that cannot complete every requested
-// cycle (no such pair, before or during the run) is a failure with a NOTE saying why.
-//
-// One cycle: offline the victim (online -> going_down, IPI; the victim parks itself), wake it
-// (NMI for CPU0 after checking that INIT to it is refused, INIT/SIPI/SIPI for an AP), wait for
-// online, then ping it: the victim answers only after checking that its GS base, stack, GDT
-// and IDT are those of its own record.
-#pragma once
-
-#include "kernel.hpp"
+// One cycle: offline the victim (it parks itself), wake it (NMI for CPU0 after checking that
+// INIT to it is refused, INIT/SIPI/SIPI for an AP), wait for online, then ping it: the victim
+// answers only after checking that its GS base, stack, GDT and IDT are those of its own record.
+#include "torture.hpp"
 
 namespace kernel {
+namespace {
 
 struct TortureState {
   static constexpr uint32_t kMaxSamples = 2048;
@@ -33,24 +27,19 @@ struct TortureState {
   const char* apic_name = "xapic";
 };
 
-inline constinit TortureState g_torture;
-inline constexpr uint32_t kNoToken = 0xFFFF'FFFFu;
-inline constinit Atomic<uint32_t> g_token{kNoToken};
+constinit TortureState g_torture;
+constexpr uint32_t kNoToken = 0xFFFF'FFFFu;
+constinit Atomic<uint32_t> g_token{kNoToken};
 
 // The watchdog: one CPU (the last, with 3 or more) stays out of the torture and checks, on
 // its APIC-timer tick, that cycles keep completing. No progress for smp.watchdog_ms turns a
 // hang (a controller stuck with interrupts off, a victim that never parks) into a reported
 // failure instead of a silent emulator timeout.
-inline constexpr uint32_t kNoWatchdog = 0xFFFF'FFFFu;
-inline constinit uint32_t g_watchdog_index = kNoWatchdog;
-inline constinit Atomic<uint64_t> g_last_progress_us{0};
+constexpr uint32_t kNoWatchdog = 0xFFFF'FFFFu;
+constinit uint32_t g_watchdog_index = kNoWatchdog;
+constinit Atomic<uint64_t> g_last_progress_us{0};
 
-// Prints the CPU lines and the RESULT line; `extra_failures` (e.g. torture failures) make it
-// status=fail. Returns whether the status was ok.
-bool print_report(const BringupReport& report, const char* apic_name, uint32_t extra_failures = 0);
-[[noreturn]] void finish(bool ok);
-
-inline uint64_t next_random() {
+uint64_t next_random() {
   uint64_t x = g_torture.rng;  // xorshift64 (Marsaglia 2003): reproducible from smp.seed
   x ^= x << 13;
   x ^= x >> 7;
@@ -58,7 +47,7 @@ inline uint64_t next_random() {
   return g_torture.rng = x;
 }
 
-inline uint32_t median(uint32_t* v, uint32_t n) {
+uint32_t median(uint32_t* v, uint32_t n) {
   for (uint32_t i = 1; i < n; ++i) {
     const uint32_t key = v[i];
     uint32_t j = i;
@@ -68,73 +57,27 @@ inline uint32_t median(uint32_t* v, uint32_t n) {
   return n == 0 ? 0 : v[n / 2];
 }
 
-// --- Handlers on the victim --------------------------------------------------------------
-
-// kOfflineVector: if our record says going_down, park for good (until a wake).
-inline void on_offline_request(platform::InterruptFrame&) {
-  lapic_eoi();  // before parking: CPU0 keeps its APIC across an NMI wake
-  CpuRecord* self = g_cpus.find_record(current_apic_id());
-  if (self == nullptr || self->load_state() != CpuState::kGoingDown) return;
-  // Wake the controller, which sleeps until we are offline, *before* publishing it: from
-  // `offline` on, any controller may wake us (an NMI for CPU0), so complete_offline is the
-  // last act before the park loop (hotplug.hpp). The controller checks the state, so an IPI
-  // that arrives a moment early only makes it look again.
-  const IpiCommand done =
-      IpiCommand::fixed(ApicId{g_controller_apic.load(MemoryOrder::kAcquire)}, kWakeVector);
-  with_apic([&](auto& apic) { (void)apic.send(done); });
-  (void)complete_offline(*self);
-  park_forever();  // APs: restarted by INIT/SIPI; CPU0: by NMI (on_nmi)
-}
-
 // kPingVector: prove we run on our own boot data, then answer.
-inline void on_ping(platform::InterruptFrame&) {
-  CpuRecord* self = g_cpus.find_record(current_apic_id());
+template <ApicMode M>
+void on_ping(platform::InterruptFrame&) {
+  CpuRecord* self = my_record<M>();
   if (self != nullptr) {
     PerCpu& own = percpu_of(*self);
-    uint32_t bad = 0;
-    const uint64_t gs = x86_64::read_gs_base();
-    bad += gs != self->gs_base || reinterpret_cast<PerCpu*>(gs)->record != self;
-    const uint64_t rsp = x86_64::read_stack_pointer();
-    bad += rsp > self->stack_top || rsp <= self->stack_top - kStackBytes;
-    bad += x86_64::store_gdt().base != self->gdt_base;
-    bad += x86_64::store_idt().base != self->idt_base;
-    if (bad) own.check_failures.fetch_add(bad, MemoryOrder::kRelaxed);
+    if (uint32_t bad = boot_data_mismatches(*self)) own.check_failures.fetch_add(bad, MemoryOrder::kRelaxed);
     own.pings.fetch_add(1, MemoryOrder::kRelease);
   }
-  lapic_eoi();
+  lapic_eoi<M>();
 }
-
-// NMI: a pending wake for our own record enters the one entry path with that record (IRET
-// to record_entry_thunk with rsp = stack_top, rdi = record, interrupts off). Anything else
-// is an NMI we do not own: return.
-// NMI wakes that found CPU0 outside the park loop (the torture fails the cycle).
-inline constinit Atomic<uint32_t> g_nmi_wakes_outside_park{0};
-inline constinit uint64_t g_nmi_wake_outside_rip = 0;
-
-inline void on_nmi(platform::InterruptFrame& frame) {
-  CpuRecord* self = pending_nmi_wake(g_cpus, current_apic_id());
-  if (self == nullptr) return;
-  if (!in_park_loop(frame.rip)) {  // the interrupted code is abandoned: it must be the park loop
-    g_nmi_wake_outside_rip = frame.rip;
-    g_nmi_wakes_outside_park.fetch_add(1, MemoryOrder::kRelease);
-  }
-  frame.rsp = boot_data_for(*self).stack_top;
-  frame.rdi = reinterpret_cast<uint64_t>(self);
-  frame.rip = reinterpret_cast<uint64_t>(&x86_64::record_entry_thunk);
-  frame.rflags &= ~uint64_t{1u << 9};  // IF: the entry enables interrupts when it is ready
-}
-
-// --- The controller ------------------------------------------------------------------------
 
 // A CPU the torture may take down: online, not the watchdog, and the fixed victim if one was
 // given, else any CPU but CPU0 unless smp.torture_cpu0=1.
-inline bool victim_candidate(const CpuRecord& r) {
+bool victim_candidate(const CpuRecord& r) {
   if (r.load_state() != CpuState::kOnline || r.index == g_watchdog_index) return false;
   if (g_config.torture_victim != SmpConfig::kAnyVictim) return r.index == g_config.torture_victim;
   return g_config.torture_cpu0 || !r.is_firmware_bsp();
 }
 
-inline uint32_t count_victim_candidates() {
+uint32_t count_victim_candidates() {
   uint32_t n = 0;
   for (const auto& r : g_cpus) n += victim_candidate(r);
   return n;
@@ -142,7 +85,7 @@ inline uint32_t count_victim_candidates() {
 
 // A controller is an online CPU, not the watchdog, that has a victim other than itself: a
 // token handed to a CPU with nothing to take down would end the torture early.
-inline bool controller_allowed(const CpuRecord& r, uint32_t victim_candidates) {
+bool controller_allowed(const CpuRecord& r, uint32_t victim_candidates) {
   return r.load_state() == CpuState::kOnline && r.index != g_watchdog_index &&
          victim_candidates > uint32_t(victim_candidate(r));
 }
@@ -159,25 +102,25 @@ CpuRecord* pick(Allowed allowed) {
   return nullptr;
 }
 
-inline CpuRecord* pick_victim(const CpuRecord& controller) {
+CpuRecord* pick_victim(const CpuRecord& controller) {
   return pick([&](const CpuRecord& r) { return &r != &controller && victim_candidate(r); });
 }
 
-inline uint32_t count_controllers() {
+uint32_t count_controllers() {
   const uint32_t victims = count_victim_candidates();
   uint32_t n = 0;
   for (const auto& r : g_cpus) n += controller_allowed(r, victims);
   return n;
 }
 
-inline CpuRecord* pick_controller() {
+CpuRecord* pick_controller() {
   const uint32_t victims = count_victim_candidates();
   return pick([victims](const CpuRecord& r) { return controller_allowed(r, victims); });
 }
 
 // Prints the TORTURE line and the report. A run that did not complete every requested cycle
 // is a failure (its caller has printed why), as is any failed cycle.
-[[noreturn]] inline void finish_torture() {
+[[noreturn]] void finish_torture() {
   TortureState& t = g_torture;
   platform::kprintf(
       "SMPBOOT TORTURE cycles=%u failures=%u cpu0_cycles=%u offline_median_us=%u "
@@ -198,7 +141,7 @@ inline CpuRecord* pick_controller() {
 
 // Whether at least one (controller, victim) pair exists before the first cycle; if not, a
 // NOTE says why.
-inline bool torture_can_run() {
+bool torture_can_run() {
   const uint32_t n = g_cpus.size();
   const uint32_t victim = g_config.torture_victim;
   const bool fixed = victim != SmpConfig::kAnyVictim;
@@ -250,11 +193,7 @@ void torture_cycle(CpuRecord& me) {
 
   // Offline: claim, interrupt, wait until it parked.
   const uint64_t t0 = clock.now_us();
-  ok = begin_offline(*victim).ok();
-  if (ok) {
-    (void)apic.send(IpiCommand::fixed(victim->apic(), kOfflineVector));
-    ok = wait_offline(*victim, clock, waiter, 1'000'000).ok();
-  }
+  ok = take_offline<M>(*victim, 1'000'000).ok();
   const uint64_t t1 = clock.now_us();
 
   // Online: CPU0 must refuse INIT (typed error, record untouched), then wakes by NMI.
@@ -268,14 +207,12 @@ void torture_cycle(CpuRecord& me) {
   }
   if (ok) {
     if (!cpu0) g_last_woken_ap.store(victim, MemoryOrder::kRelease);
-    g_online_awaited.store(1, MemoryOrder::kRelease);
-    const uint32_t outside_before = g_nmi_wakes_outside_park.load(MemoryOrder::kAcquire);
-    ok = bring_online(*victim, apic, clock, waiter, g_start_page, g_config.resolve_delays(),
-                      1'000'000).ok();
-    if (g_nmi_wakes_outside_park.load(MemoryOrder::kAcquire) != outside_before) {
+    const uint32_t outside_before = nmi_wakes_outside_park();
+    ok = bring_back_online<M>(*victim, 1'000'000).ok();
+    if (nmi_wakes_outside_park() != outside_before) {
       ok = false;
       platform::kprintf("SMPBOOT NOTE nmi_wake_outside_park cycle=%u victim=%u rip=0x%lx\n",
-                        t.cycles_done, victim->index, (unsigned long)g_nmi_wake_outside_rip);
+                        t.cycles_done, victim->index, (unsigned long)nmi_wake_outside_park_rip());
     }
   }
   const uint64_t t2 = clock.now_us();
@@ -338,47 +275,41 @@ template <ApicMode M>
   }
 }
 
-[[noreturn]] inline void idle_loop(CpuRecord& self) {
-  for (;;) {
-    asm volatile("cli" ::: "memory");
-    if (self.index == g_watchdog_index) {  // set after bringup, then this CPU gets an IPI
-      if (g_apic_mode == ApicMode::kX2Apic) watchdog_loop<ApicMode::kX2Apic>();
-      watchdog_loop<ApicMode::kXApic>();
-    }
-    if (g_token.load(MemoryOrder::kAcquire) == self.index && self.load_state() == CpuState::kOnline) {
-      if (g_apic_mode == ApicMode::kX2Apic) torture_cycle<ApicMode::kX2Apic>(self);
-      else torture_cycle<ApicMode::kXApic>(self);
-      continue;
-    }
-    NativeCpu{}.enable_interrupts_and_halt();
+// The idle hook of every online CPU while the torture runs.
+template <ApicMode M>
+void torture_idle(CpuRecord& self) {
+  if (self.index == g_watchdog_index) watchdog_loop<M>();  // set before this CPU's first wake
+  // A holder may hand the token to itself (no IPI then): keep going while it is ours.
+  while (g_token.load(MemoryOrder::kAcquire) == self.index && self.load_state() == CpuState::kOnline) {
+    torture_cycle<M>(self);
   }
 }
 
-// After the bringup, on the BSP (smp.torture > 0): chooses the watchdog, checks that some
-// CPU can take another down, hands the token to a first controller, then idles with the rest.
+}  // namespace
+
 template <ApicMode M>
-[[noreturn]] void start_torture(const BringupReport& report, CpuRecord& bsp) {
+void run_torture(const BringupReport& bringup) {
   auto apic = make_apic<M>();
+  platform::set_handler(kPingVector, on_ping<M>);
   if (g_cpus.size() > 1) g_last_woken_ap.store(&g_cpus[g_cpus.size() - 1], MemoryOrder::kRelease);
   g_torture.cycles_target = g_config.torture;
   g_torture.rng = g_config.seed;
-  g_torture.bringup = report;
+  g_torture.bringup = bringup;
   g_torture.apic_name = apic_mode_name(M);
   if (g_cpus.size() >= 3) g_watchdog_index = g_cpus.size() - 1;
   if (!torture_can_run()) finish_torture();
+  g_idle_hook.store(&torture_idle<M>, MemoryOrder::kRelease);
   if (g_watchdog_index != kNoWatchdog) {
     (void)apic.send(IpiCommand::fixed(g_cpus[g_watchdog_index].apic(), kWakeVector));
   }
   CpuRecord* first = pick_controller();  // not null: torture_can_run found one
   g_token.store(first->index, MemoryOrder::kRelease);
+  CpuRecord& bsp = g_cpus[0];
   if (first != &bsp) (void)apic.send(IpiCommand::fixed(first->apic(), kWakeVector));
-  idle_loop(bsp);
+  idle_loop<M>(bsp);  // the BSP becomes an ordinary idle CPU
 }
 
-inline void install_hotplug_handlers() {
-  platform::set_handler(kOfflineVector, on_offline_request);
-  platform::set_handler(kPingVector, on_ping);
-  platform::set_handler(2, on_nmi);
-}
+template void run_torture<ApicMode::kXApic>(const BringupReport&);
+template void run_torture<ApicMode::kX2Apic>(const BringupReport&);
 
 }  // namespace kernel
