@@ -15,28 +15,17 @@
 ; the failure of its own record when CPUID names another CPU than its APIC ID register does
 ; (firmware renumbered the APIC IDs): it then parks instead of running on someone else's stack.
 ;
-; The parameter block layout comes from include/smpboot/boot/trampoline_layout.hpp through
-; the generated smpboot_layout.inc; the assertions at the end fail the build on any mismatch.
+; Every number this file shares with C++ comes from the generated smpboot_layout.inc
+; (asm/asm_offsets.cpp): the parameter block and CPU record layout from
+; include/smpboot/boot/trampoline_layout.hpp and percpu/, and the MSR numbers, register bits
+; and CPUID leaves from include/smpboot/hw/. The assertions at the end fail the build on any
+; layout mismatch. Only the blob's own GDT selectors are defined here.
 
 %include "smpboot_layout.inc"
 
 GDT_CODE32 equ 0x08
 GDT_DATA   equ 0x10
 GDT_CODE64 equ 0x18
-
-IA32_APIC_BASE equ 0x1B
-IA32_EFER      equ 0xC0000080
-X2APIC_ID_MSR  equ 0x802
-XAPIC_ID_REG   equ 0x20
-APIC_BASE_EN_EXTD equ (1 << 11) | (1 << 10)
-CR4_PAE   equ 1 << 5
-EFER_LME  equ 1 << 8
-EFER_NXE  equ 1 << 11
-CR0_PE    equ 1 << 0
-CR0_NW    equ 1 << 29
-CR0_CD    equ 1 << 30
-CR0_PG    equ 1 << 31
-EFER_NX_CPUID_BIT equ 20             ; CPUID 8000_0001H:EDX[20]: execute-disable exists
 
 ; Finds the table index of an APIC ID with the same open-addressing probe as CpuTable::find,
 ; in 32- or 64-bit code. %1 slot array base, %2 the ID (32-bit register), %3 the register
@@ -93,7 +82,7 @@ p_gdtr:         dw gdt_end - gdt - 1            ; GDTR image: limit, then base
                 dd gdt - blob_start             ; relocated by the BSP
 p_slots_phys:   dd 0
 p_records_phys: dd 0
-p_stop_index:   dd 0xFFFFFFFF
+p_stop_index:   dd TRAMPOLINE_NO_STOP
 p_stop_stage:   dd 0
 params_end:
     align 8, db 0
@@ -112,7 +101,7 @@ real_mode_entry:
     ; State After Reset"). Emulators ignore them; on hardware an AP would run the kernel
     ; uncached. Clear both on the way into protected mode (the caches were invalidated by INIT).
     mov eax, cr0
-    and eax, ~(CR0_CD | CR0_NW)
+    and eax, ~(CR0_CD | CR0_NW) & 0xFFFFFFFF
     or eax, CR0_PE
     mov cr0, eax
     o32 jmp far [p_pm32]
@@ -129,15 +118,15 @@ pm32_entry:
     ; --- Who am I? esi = the APIC ID register (always: the cross-check needs it), edi = the
     ; ID to look the record up by (the register, or the CPUID chain). Paging is off, so the
     ; xAPIC page is read physically.
-    mov ecx, IA32_APIC_BASE
+    mov ecx, MSR_IA32_APIC_BASE
     rdmsr
     test dword [ebp + p_flags], TRAMPOLINE_FLAG_X2APIC
     jz .xapic
     ; INIT puts the APIC back in xAPIC mode (seen in Bochs; SDM 11.12.5.1), so every AP
     ; turns x2APIC on for itself. xAPIC -> x2APIC is a legal single write.
-    test eax, 1 << 10
+    test eax, APIC_BASE_EXTD
     jnz .x2apic_on
-    or eax, APIC_BASE_EN_EXTD
+    or eax, APIC_BASE_EN | APIC_BASE_EXTD
     wrmsr
 .x2apic_on:
     mov ecx, X2APIC_ID_MSR
@@ -147,19 +136,19 @@ pm32_entry:
 .xapic:
     test edx, edx                   ; base above 4 GiB: not reachable with paging off (the BSP
     jnz park32                      ; refuses that setup: kApicBaseAbove4G)
-    and eax, 0xFFFFF000
-    mov esi, [eax + XAPIC_ID_REG]
-    shr esi, 24
+    and eax, APIC_BASE_ADDRESS_MASK & 0xFFFFFFFF
+    mov esi, [eax + XAPIC_ID_OFFSET]
+    shr esi, XAPIC_ID_SHIFT
 .have_register_id:
     mov edi, esi
     cmp dword [ebp + p_id_source], ID_SOURCE_CPUID_CHAIN
     jne .have_id
     ; The CPUID chain: 1FH, then 0BH (32-bit x2APIC ID), then 01H (8-bit).
-    xor eax, eax
+    mov eax, CPUID_LEAF_MAX_BASIC
     cpuid
-    cmp eax, 0x1F
+    cmp eax, CPUID_LEAF_TOPOLOGY_V2
     jb .try_0b
-    mov eax, 0x1F
+    mov eax, CPUID_LEAF_TOPOLOGY_V2
     xor ecx, ecx
     cpuid
     test bx, bx                     ; EBX[15:0] = 0: leaf not valid
@@ -167,11 +156,11 @@ pm32_entry:
     mov edi, edx
     jmp .have_id
 .try_0b:
-    xor eax, eax
+    mov eax, CPUID_LEAF_MAX_BASIC
     cpuid
-    cmp eax, 0x0B
+    cmp eax, CPUID_LEAF_TOPOLOGY
     jb .leaf01
-    mov eax, 0x0B
+    mov eax, CPUID_LEAF_TOPOLOGY
     xor ecx, ecx
     cpuid
     test bx, bx
@@ -179,10 +168,10 @@ pm32_entry:
     mov edi, edx
     jmp .have_id
 .leaf01:
-    mov eax, 1
+    mov eax, CPUID_LEAF_FEATURES
     cpuid
     mov edi, ebx
-    shr edi, 24
+    shr edi, CPUID_01_EBX_INITIAL_APIC_ID_SHIFT
 
 .have_id:
     ; --- Stage "protected" in our record, if the BSP made the table reachable with paging
@@ -211,7 +200,7 @@ pm32_entry:
     mov cr4, eax
     mov eax, [ebp + p_cr3]
     mov cr3, eax
-    mov ecx, IA32_EFER
+    mov ecx, MSR_IA32_EFER
     rdmsr
     or eax, EFER_LME
     wrmsr
@@ -220,15 +209,15 @@ pm32_entry:
     ; hide NX with the XD-disable setting).
     test dword [ebp + p_flags], TRAMPOLINE_FLAG_NXE
     jz .paging
-    mov eax, 0x80000000
+    mov eax, CPUID_LEAF_MAX_EXTENDED
     cpuid
-    cmp eax, 0x80000001
+    cmp eax, CPUID_LEAF_EXT_FEATURES
     jb .paging
-    mov eax, 0x80000001
+    mov eax, CPUID_LEAF_EXT_FEATURES
     cpuid
-    bt edx, EFER_NX_CPUID_BIT
+    bt edx, CPUID_80000001_EDX_NX_BIT ; execute-disable exists
     jnc .paging
-    mov ecx, IA32_EFER
+    mov ecx, MSR_IA32_EFER
     rdmsr
     or eax, EFER_NXE
     wrmsr
@@ -289,7 +278,7 @@ lm64_entry:
     add rdx, [rbp + p_records]
     cmp dword [rdx + CPU_STATE], STATE_KICKED
     jne park
-    mov dword [rdx + CPU_ERROR], ERROR_APIC_ID_MISMATCH
+    mov byte [rdx + CPU_ERROR], ERROR_APIC_ID_MISMATCH
     mov eax, STATE_KICKED
     mov ecx, STATE_FAILED
     lock cmpxchg [rdx + CPU_STATE], ecx
@@ -337,4 +326,7 @@ blob_end:
     ASSERT_EQUAL p_stop_index - params, TP_STOP_INDEX
     ASSERT_EQUAL p_stop_stage - params, TP_STOP_STAGE
     ASSERT_EQUAL params_end - params, TP_SIZE
+    ASSERT_EQUAL CPU_STATE_SIZE, 4              ; dword stores and lock cmpxchg
+    ASSERT_EQUAL CPU_STAGE_SIZE, 4              ; dword stores
+    ASSERT_EQUAL CPU_ERROR_SIZE, 1              ; byte store
     times TRAMPOLINE_MAX_SIZE - (blob_end - blob_start) resb 1  ; must fit one SIPI page

@@ -4,13 +4,16 @@
 #pragma once
 
 #include "core/atomic.hpp"
+#include "core/bits.hpp"
 #include "core/result.hpp"
 #include "core/types.hpp"
 
 #include "hw/apic_regs.hpp"
+#include "hw/control_regs.hpp"
 #include "hw/cpuid.hpp"
 #include "hw/icr.hpp"
 #include "hw/madt.hpp"
+#include "hw/msr.hpp"
 
 #include "concepts/apic_id_source.hpp"
 #include "concepts/clock.hpp"
@@ -19,6 +22,7 @@
 #include "concepts/waiter.hpp"
 
 #include "apic/apic_base.hpp"
+#include "apic/local_apic_common.hpp"
 #include "apic/x2apic.hpp"
 #include "apic/xapic.hpp"
 

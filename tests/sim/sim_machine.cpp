@@ -26,22 +26,22 @@ constexpr uint64_t kStackBytes = 16 * 1024;
 
 uint32_t SimMmio::read32(uint32_t offset) noexcept {
   switch (offset) {
-    case xapic_reg::kId: return cpu_->config.register_id << 24;
-    case xapic_reg::kIcrLow: return cpu_->icr_stuck_busy ? icr::kDeliveryStatusBit : 0;
-    case xapic_reg::kEsr: return cpu_->esr_visible.load();
+    case apic_reg::kId.xapic_offset: return cpu_->config.register_id << 24;
+    case apic_reg::kIcrLow.xapic_offset: return cpu_->icr_stuck_busy ? icr::kDeliveryStatusBit : 0;
+    case apic_reg::kEsr.xapic_offset: return cpu_->esr_visible.load();
     default: return 0;
   }
 }
 
 void SimMmio::write32(uint32_t offset, uint32_t value) noexcept {
   switch (offset) {
-    case xapic_reg::kIcrHigh: cpu_->icr_high = value; break;
-    case xapic_reg::kIcrLow:
+    case apic_reg::kIcrHigh.xapic_offset: cpu_->icr_high = value; break;
+    case apic_reg::kIcrLow.xapic_offset:
       if (cpu_->icr_stuck_busy) break;  // the APIC never accepts it
       cpu_->machine->deliver(cpu_, decode_icr(value, cpu_->icr_high >> 24));
       if (cpu_->esr_inject) cpu_->esr_latched.fetch_or(cpu_->esr_inject);
       break;
-    case xapic_reg::kEsr:  // SDM "Error Handling": a write makes the ESR show the errors since the last write
+    case apic_reg::kEsr.xapic_offset:  // SDM "Error Handling": a write makes the ESR show the errors since the last write
       cpu_->esr_visible.store(cpu_->esr_latched.exchange(0));
       break;
     default: break;
@@ -50,8 +50,8 @@ void SimMmio::write32(uint32_t offset, uint32_t value) noexcept {
 
 uint64_t SimMsr::read(uint32_t msr) noexcept {
   switch (msr) {
-    case x2apic_msr::kId: return cpu_->config.register_id;
-    case x2apic_msr::kEsr: return cpu_->esr_visible.load();
+    case apic_reg::kId.x2apic_msr(): return cpu_->config.register_id;
+    case apic_reg::kEsr.x2apic_msr(): return cpu_->esr_visible.load();
     case msr::kIa32ApicBase:
       return 0xFEE00000u | ApicBase::kEnableBit |
              (cpu_->machine->options().apic == Machine::Mode::kX2Apic ? ApicBase::kExtdBit : 0) |
@@ -61,8 +61,8 @@ uint64_t SimMsr::read(uint32_t msr) noexcept {
 }
 
 void SimMsr::write(uint32_t msr, uint64_t value) noexcept {
-  if (msr == x2apic_msr::kEsr) cpu_->esr_visible.store(cpu_->esr_latched.exchange(0));
-  if (msr == x2apic_msr::kIcr) {
+  if (msr == apic_reg::kEsr.x2apic_msr()) cpu_->esr_visible.store(cpu_->esr_latched.exchange(0));
+  if (msr == apic_reg::kIcrLow.x2apic_msr()) {
     cpu_->machine->deliver(cpu_, decode_icr(uint32_t(value), uint32_t(value >> 32)));
     if (cpu_->esr_inject) cpu_->esr_latched.fetch_or(cpu_->esr_inject);
   }
@@ -230,7 +230,7 @@ void Machine::run_trampoline(SimCpu* cpu) {
     cpu->parked_mismatch.fetch_add(1);
     CpuRecord* own = table_->find_record(ApicId{register_id});
     if (own != nullptr && own->load_state() == CpuState::kKicked) {
-      own->error = uint32_t(Error::kApicIdMismatch);
+      own->error = Error::kApicIdMismatch;
       (void)own->transition(CpuState::kKicked, CpuState::kFailed);
     }
     return;

@@ -173,7 +173,7 @@ TEST_CASE("a dead AP is reported failed, the boot goes on, and a later kick succ
   const CpuRecord* dead = m.table().find_record(ApicId{3});
   REQUIRE(dead != nullptr);
   CHECK(dead->load_state() == CpuState::kFailed);
-  CHECK(Error(dead->error) == Error::kApNeverAlive);
+  CHECK(dead->error == Error::kApNeverAlive);
 
   m.set_faults(3, {});  // the CPU recovers; a retry wakes only failed CPUs
   const BringupReport retry = retry_bring_up(m, BringupMode::kParallel);
@@ -191,7 +191,7 @@ TEST_CASE("a slow AP that arrives after the timeout parks itself and stays faile
   std::this_thread::sleep_for(std::chrono::milliseconds(400));  // let it arrive late
   const CpuRecord* slow = m.table().find_record(ApicId{2});
   CHECK(slow->load_state() == CpuState::kFailed);
-  CHECK(Error(slow->error) == Error::kApNeverAlive);
+  CHECK(slow->error == Error::kApNeverAlive);
   CHECK(m.cpu(2).trampoline_entries.load() == 1);
   CHECK(slow->wake_count == 0);
   // The timeout sent it INIT (back to wait-for-SIPI), and arriving late it ran no kernel
@@ -226,7 +226,7 @@ TEST_CASE("a failed AP's record says the last stage it reached", "[sim][fault][s
   CHECK(stage(2) == BootStage::kProtected);
   CHECK(stage(3) == BootStage::kLong);
   CHECK(stage(4) == BootStage::kAlive);
-  CHECK(Error(m.table().find_record(ApicId{3})->error) == Error::kApNeverAlive);
+  CHECK(m.table().find_record(ApicId{3})->error == Error::kApNeverAlive);
 
   // A retry starts a new wake: the stage starts again from none, and the healthy CPU says online.
   for (uint32_t i = 1; i < 5; ++i) m.set_faults(i, {});
@@ -290,7 +290,7 @@ TEST_CASE("an ICR stuck busy gives a typed error for every AP, without hanging",
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
   CHECK(b.report.failed == 5);
   for (uint32_t i = 1; i < m.table().size(); ++i) {
-    CHECK(Error(m.table()[i].error) == Error::kIcrBusyTimeout);
+    CHECK(m.table()[i].error == Error::kIcrBusyTimeout);
   }
   CHECK(m.cpu(1).inits_received.load() == 0);
 }
@@ -303,7 +303,7 @@ TEST_CASE("ESR errors after a send are reported with their bits", "[sim][fault]"
     const CpuRecord& r = m.table()[i];
     // The AP may have started anyway; whoever moved first decides. Either way the send
     // error is recorded, never lost.
-    CHECK(Error(r.error) == Error::kDeliveryError);
+    CHECK(r.error == Error::kDeliveryError);
     CHECK((r.esr & esr::kSendAccept) != 0);
   }
   (void)b;
@@ -344,7 +344,7 @@ TEST_CASE("CPUID IDs that differ from the APIC ID register (the AMD APU case)", 
       CHECK(m.cpu(i).parked_mismatch.load() == 1);
       CHECK(m.cpu(i).installs.load() == 0);
       const CpuRecord* r = m.table().find_record(ApicId{16 + i});
-      CHECK(Error(r->error) == Error::kApicIdMismatch);
+      CHECK(r->error == Error::kApicIdMismatch);
     }
   }
 }
@@ -366,7 +366,7 @@ TEST_CASE("two APs whose CPUID IDs are swapped never run on each other's records
     CAPTURE(i);
     const CpuRecord* r = m.table().find_record(ApicId{i});
     CHECK(r->load_state() == CpuState::kFailed);
-    CHECK(Error(r->error) == Error::kApicIdMismatch);
+    CHECK(r->error == Error::kApicIdMismatch);
     CHECK(m.cpu(i).installs.load() == 0);  // never ran kernel code
     CHECK(m.cpu(i).gs_base.load() == 0);   // on anybody's GS base
   }
@@ -513,7 +513,7 @@ TEST_CASE("hotplug torture: several controllers at once, CPU0 included", "[sim][
           case Cycle::kFailed:
             failures.fetch_add(1);
             std::fprintf(stderr, "hotplug failure: controller %u victim %u state %s error %s\n", c, v,
-                         cpu_state_name(victim.load_state()), error_name(Error(victim.error)));
+                         cpu_state_name(victim.load_state()), error_name(victim.error));
             break;
         }
       }

@@ -64,7 +64,7 @@ TEST_CASE("a timed-out AP is put back into wait-for-SIPI with INIT; nobody else 
   for (uint32_t id = 1; id <= 3; ++id) {
     CAPTURE(id);
     CHECK((*table)[id].load_state() == CpuState::kFailed);
-    CHECK(Error((*table)[id].error) == Error::kApNeverAlive);
+    CHECK((*table)[id].error == Error::kApNeverAlive);
     CHECK(icr_writes(state, id, kInit) == 2);
   }
   CHECK(icr_writes(state, 0, kInit) == 0);
@@ -82,8 +82,8 @@ TEST_CASE("fail_timed_out_wake: only a wake still in flight fails; only an AP ge
   alive.state.store(uint32_t(CpuState::kAlive), MemoryOrder::kRelaxed);
   online.state.store(uint32_t(CpuState::kOnline), MemoryOrder::kRelaxed);
   for (uint32_t i = 1; i < 4; ++i) fail_timed_out_wake((*table)[i], apic, kSpecDelays);
-  CHECK(Error(kicked.error) == Error::kApNeverAlive);
-  CHECK(Error(alive.error) == Error::kApNeverOnline);
+  CHECK(kicked.error == Error::kApNeverAlive);
+  CHECK(alive.error == Error::kApNeverOnline);
   CHECK(online.load_state() == CpuState::kOnline);
   // INIT and, with the spec delays, its de-assert: same mode 101b, the de-assert level-triggered.
   CHECK(icr_writes(state, 1, kInit) == 2);

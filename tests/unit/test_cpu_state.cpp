@@ -169,7 +169,7 @@ TEST_CASE("reset() gives a fresh offline record for the ID and index") {
   CHECK(r.reserved0 == 0);
   CHECK(r.flags == 0);
   CHECK_FALSE(r.is_firmware_bsp());
-  CHECK(r.error == 0);
+  CHECK(r.error == Error::kNone);
   CHECK(r.esr == 0);
   CHECK(r.kick_us == 0);
   CHECK(r.alive_us == 0);
@@ -184,7 +184,7 @@ TEST_CASE("fail() records the error code; the state is changed only by transitio
   CpuRecord r;
   r.reset(ApicId{1}, CpuIndex{1});
   r.fail(Error::kDeliveryError);
-  CHECK(r.error == uint32_t(Error::kDeliveryError));
+  CHECK(r.error == Error::kDeliveryError);
   CHECK(r.load_state() == CpuState::kOffline);
 }
 

@@ -63,21 +63,21 @@ static_assert(smpboot::ApicIdSource<CpuidChainIdSource<FakeCpuid>>);
 
 TEST_CASE("ApicRegisterIdSource over XApic reads ID[31:24] on every call") {
   FakeMmioState mmio;
-  mmio.regs[smpboot::xapic_reg::kId / 4] = 17u << 24;
+  mmio.regs[smpboot::apic_reg::kId.xapic_offset / 4] = 17u << 24;
   XApic<FakeMmio> apic{FakeMmio{mmio}};
   ApicRegisterIdSource<XApic<FakeMmio>> source{apic};
   auto id = source.current_apic_id();
   REQUIRE(id.ok());
   CHECK(id->value == 17);
   // What the APIC answers to today: a renumbered ID is seen on the next call.
-  mmio.regs[smpboot::xapic_reg::kId / 4] = 0x42u << 24;
+  mmio.regs[smpboot::apic_reg::kId.xapic_offset / 4] = 0x42u << 24;
   CHECK(source.current_apic_id()->value == 0x42);
   CHECK(mmio.reads == 2);
 }
 
 TEST_CASE("ApicRegisterIdSource over X2Apic reads the 32-bit ID from MSR 0x802") {
   FakeMsrState msrs;
-  msrs.set(smpboot::x2apic_msr::kId, 0x12345);
+  msrs.set(smpboot::apic_reg::kId.x2apic_msr(), 0x12345);
   X2Apic<FakeMsr> apic{FakeMsr{msrs}};
   ApicRegisterIdSource<X2Apic<FakeMsr>> source{apic};
   auto id = source.current_apic_id();
@@ -236,7 +236,7 @@ TEST_CASE("AMD APU: the APIC register says 17, CPUID 01H says 1; the register so
   // Firmware renumbered the APIC IDs after reset (MADT 17/18/19); CPUID still reports the
   // initial APIC ID (SDM Vol. 3A 9.4.5: CPUID gives the *initial* APIC ID).
   FakeMmioState mmio;
-  mmio.regs[smpboot::xapic_reg::kId / 4] = 17u << 24;
+  mmio.regs[smpboot::apic_reg::kId.xapic_offset / 4] = 17u << 24;
   XApic<FakeMmio> apic{FakeMmio{mmio}};
   FakeCpuid c;
   set_max_basic(c, 0x0D);
@@ -257,4 +257,28 @@ TEST_CASE("each source names its kind") {
   CHECK(Cpuid01IdSource<FakeCpuid>::kKind == IdSourceKind::kCpuid01);
   CHECK(Amd8000001EIdSource<FakeCpuid>::kKind == IdSourceKind::kCpuid8000001E);
   CHECK(CpuidChainIdSource<FakeCpuid>::kKind == IdSourceKind::kCpuidChain);
+}
+
+namespace {
+template <class View, class From>
+concept BuildsFrom = requires(From& from) { View{from}; };
+}  // namespace
+
+TEST_CASE("a CPUID view reads the leaf it decodes, and only from a source") {
+  // Registers alone carry no leaf, so a view cannot be built from them and paired with the
+  // wrong leaf's answer.
+  static_assert(!BuildsFrom<smpboot::Leaf01, CpuidRegs>);
+  static_assert(BuildsFrom<smpboot::Leaf01, FakeCpuid>);
+  static_assert(smpboot::Leaf01::kLeaf == 0x1 && smpboot::Leaf8000001E::kLeaf == 0x8000'001Eu);
+  FakeCpuid c;
+  c.set(0x1, 0, CpuidRegs{.ebx = 0x07u << 24});
+  c.set(0x4, 0, CpuidRegs{.ebx = 0x09u << 24});
+  c.set(0xB, 2, CpuidRegs{.edx = 0x1234});
+  c.set(0x1F, 2, CpuidRegs{.edx = 0x5678});
+  CHECK(smpboot::Leaf01{c}.initial_apic_id() == 0x07);
+  const smpboot::TopologyLevel level0b{c, smpboot::TopologyLeaf::k0B, 2};
+  const smpboot::TopologyLevel level1f{c, smpboot::TopologyLeaf::k1F, 2};
+  CHECK(level0b.x2apic_id() == 0x1234);
+  CHECK(level1f.x2apic_id() == 0x5678);
+  CHECK(level1f.subleaf() == 2);
 }

@@ -148,7 +148,7 @@ TEST_CASE("a non-zero ESR after the sequence is a delivery error with its bits")
   CHECK(wake_ap_init_sipi(apic, clock, ap, page(), kModernDelays).error() ==
         Error::kDeliveryError);
   CHECK(ap.load_state() == CpuState::kFailed);
-  CHECK(Error(ap.error) == Error::kDeliveryError);
+  CHECK(ap.error == Error::kDeliveryError);
   CHECK(ap.esr == esr::kSendAccept);
 }
 
@@ -174,7 +174,7 @@ TEST_CASE("serial refusals: the firmware BSP gets no INIT, a too-wide ID fails i
     CHECK(wake_ap_init_sipi(apic, clock, ap, page(), kModernDelays).error() ==
           Error::kDestinationTooWide);
     CHECK(ap.load_state() == CpuState::kFailed);
-    CHECK(Error(ap.error) == Error::kDestinationTooWide);
+    CHECK(ap.error == Error::kDestinationTooWide);
     CHECK(mmio.log.count == 0);
   }
 }
@@ -253,7 +253,7 @@ TEST_CASE("broadcast: refused while an AP runs; a failed sequence fails every ki
     for (uint32_t i = 1; i < 4; ++i) {
       CAPTURE(i);
       CHECK((*table)[i].load_state() == CpuState::kFailed);
-      CHECK(Error((*table)[i].error) == Error::kIcrBusyTimeout);
+      CHECK((*table)[i].error == Error::kIcrBusyTimeout);
     }
     CHECK((*table)[0].load_state() == CpuState::kOnline);
   }

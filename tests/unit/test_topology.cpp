@@ -17,13 +17,15 @@ using smpboot::decode_topology;
 using smpboot::enumerate_topology_levels;
 using smpboot::Error;
 using smpboot::Topology;
+using smpboot::TopologyLeaf;
 using smpboot::TopologyLevels;
 using smpboot::TopologySource;
 using smpboot::testing::FakeCpuid;
 
 namespace {
 
-constexpr uint8_t kSmt = 1, kCore = 2, kModule = 3, kDie = 5;
+using Type = smpboot::TopologyLevelType;
+constexpr Type kSmt = Type::kSmt, kCore = Type::kCore, kModule = Type::kModule, kDie = Type::kDie;
 
 // Leaf 00H: max basic leaf and the 12-byte vendor string in EBX, EDX, ECX.
 void set_vendor(FakeCpuid& c, const char (&vendor)[13], uint32_t max_basic_leaf) {
@@ -35,9 +37,9 @@ void set_vendor(FakeCpuid& c, const char (&vendor)[13], uint32_t max_basic_leaf)
 }
 
 // One sub-leaf of 0BH/1FH: EAX[4:0] shift, EBX[15:0] count, ECX[15:8] type, ECX[7:0] level.
-void set_level(FakeCpuid& c, uint32_t leaf, uint32_t sub, uint8_t type, uint8_t shift,
+void set_level(FakeCpuid& c, uint32_t leaf, uint32_t sub, Type type, uint8_t shift,
                uint16_t count) {
-  c.set(leaf, sub, CpuidRegs{.eax = shift, .ebx = count, .ecx = uint32_t{type} << 8 | sub, .edx = 0});
+  c.set(leaf, sub, CpuidRegs{.eax = shift, .ebx = count, .ecx = uint32_t(type) << 8 | sub, .edx = 0});
 }
 
 // Leaf 01H: EBX[23:16] max logical processor IDs, EDX[28] HTT.
@@ -78,7 +80,7 @@ TEST_CASE("enumerate_topology_levels lists sub-leaves until level type 0") {
   set_level(c, 0x1F, 1, kCore, 5, 32);
   set_level(c, 0x1F, 2, kDie, 7, 64);
   // Sub-leaf 3 is absent: the fake answers zeros, level type 0, the end.
-  auto levels = enumerate_topology_levels(c, 0x1F);
+  auto levels = enumerate_topology_levels(c, TopologyLeaf::k1F);
   REQUIRE(levels.ok());
   REQUIRE(levels->count == 3);
   CHECK(levels->type[0] == kSmt);
@@ -94,13 +96,13 @@ TEST_CASE("enumerate_topology_levels: kLeafUnavailable when the leaf is not vali
     FakeCpuid c;
     set_vendor(c, "GenuineIntel", 0x0A);
     set_level(c, 0x0B, 0, kSmt, 1, 2);
-    CHECK(enumerate_topology_levels(c, 0x0B).error() == Error::kLeafUnavailable);
+    CHECK(enumerate_topology_levels(c, TopologyLeaf::k0B).error() == Error::kLeafUnavailable);
   }
   SUBCASE("sub-leaf 0 EBX[15:0] == 0") {
     FakeCpuid c;
     set_vendor(c, "GenuineIntel", 0x1F);
     set_level(c, 0x1F, 0, kSmt, 1, 0);
-    CHECK(enumerate_topology_levels(c, 0x1F).error() == Error::kLeafUnavailable);
+    CHECK(enumerate_topology_levels(c, TopologyLeaf::k1F).error() == Error::kLeafUnavailable);
   }
 }
 
@@ -109,7 +111,7 @@ TEST_CASE("enumeration is bounded when a CPU never reports level type 0") {
   set_vendor(c, "GenuineIntel", 0x0B);
   set_level(c, 0x0B, 0, kSmt, 1, 2);
   for (uint32_t sub = 1; sub < 40; ++sub) set_level(c, 0x0B, sub, kCore, uint8_t(sub + 1), 4);
-  auto levels = enumerate_topology_levels(c, 0x0B);
+  auto levels = enumerate_topology_levels(c, TopologyLeaf::k0B);
   REQUIRE(levels.ok());
   CHECK(levels->count == TopologyLevels::kMaxLevels);
   CHECK(levels->shift[TopologyLevels::kMaxLevels - 1] == TopologyLevels::kMaxLevels);

@@ -19,7 +19,7 @@ TEST_CASE("begin_wake: offline or failed -> kicked, pending, this wake's times o
     CpuRecord r;
     r.state.store(uint32_t(from), MemoryOrder::kRelaxed);
     r.alive_us = r.online_us = 77;  // left over from an earlier wake
-    r.error = uint32_t(Error::kApNeverAlive);
+    r.error = Error::kApNeverAlive;
     r.esr = 4;
     REQUIRE(begin_wake(r, clock).ok());
     CHECK(r.load_state() == CpuState::kKicked);
@@ -27,7 +27,7 @@ TEST_CASE("begin_wake: offline or failed -> kicked, pending, this wake's times o
     CHECK(r.kick_us != 0);
     CHECK(r.alive_us == 0);
     CHECK(r.online_us == 0);
-    CHECK(Error(r.error) == Error::kNone);
+    CHECK(r.error == Error::kNone);
     CHECK(r.esr == 0);
   }
 }
@@ -50,14 +50,14 @@ TEST_CASE("fail_wake records why; a CPU that started anyway keeps its progress")
   SUBCASE("still kicked: failed, with the error and ESR bits") {
     fail_wake(r, Error::kDeliveryError, 0x04);
     CHECK(r.load_state() == CpuState::kFailed);
-    CHECK(Error(r.error) == Error::kDeliveryError);
+    CHECK(r.error == Error::kDeliveryError);
     CHECK(r.esr == 0x04);
   }
   SUBCASE("the AP already moved to alive: the state is its, the error is still kept") {
     REQUIRE(r.transition(CpuState::kKicked, CpuState::kAlive).ok());
     fail_wake(r, Error::kIcrBusyTimeout);
     CHECK(r.load_state() == CpuState::kAlive);
-    CHECK(Error(r.error) == Error::kIcrBusyTimeout);
+    CHECK(r.error == Error::kIcrBusyTimeout);
   }
 }
 
@@ -85,12 +85,12 @@ TEST_CASE("begin_wake refuses a CPU whose offline never completed, and resets th
   testing::FakeClock clock;
   CpuRecord r;
   r.state.store(uint32_t(CpuState::kFailed), MemoryOrder::kRelaxed);
-  r.error = uint32_t(Error::kCpuNeverOffline);
+  r.error = Error::kCpuNeverOffline;
   CHECK(begin_wake(r, clock).error() == Error::kCpuNeverOffline);
   CHECK(r.load_state() == CpuState::kFailed);
   CHECK(r.wake_pending.load(MemoryOrder::kRelaxed) == 0);
 
-  r.error = uint32_t(Error::kApNeverAlive);
+  r.error = Error::kApNeverAlive;
   r.reach(BootStage::kLong);
   REQUIRE(begin_wake(r, clock).ok());
   CHECK(r.load_stage() == BootStage::kNone);  // this wake's stage, not the last one's

@@ -20,7 +20,7 @@ using smpboot::X2Apic;
 using smpboot::testing::AccessKind;
 using smpboot::testing::FakeMsr;
 using smpboot::testing::FakeMsrState;
-namespace msr = smpboot::x2apic_msr;
+namespace reg = smpboot::apic_reg;
 namespace esr = smpboot::esr;
 
 namespace {
@@ -146,8 +146,8 @@ TEST_CASE("read_esr writes 0 to MSR 0x828 and then reads it") {
     // The fake keeps the error bits across the write (sticky), standing in for hardware
     // latching the errors into the ESR on that write.
     FakeMsrState state;
-    state.set(msr::kEsr, esr::kSendAccept | esr::kReceiveAccept);
-    state.sticky_msr = msr::kEsr;
+    state.set(reg::kEsr.x2apic_msr(), esr::kSendAccept | esr::kReceiveAccept);
+    state.sticky_msr = reg::kEsr.x2apic_msr();
     state.sticky_mask = 0xFF;
     X2Apic<FakeMsr> apic{FakeMsr{state}};
     CHECK(apic.read_esr() == (esr::kSendAccept | esr::kReceiveAccept));
@@ -163,7 +163,7 @@ TEST_CASE("id() reads the full 32-bit x2APIC ID from MSR 0x802") {
   for (uint32_t raw : {0u, 0xFFu, 0x12345u, 0xFFFF'FFFEu}) {
     CAPTURE(raw);
     FakeMsrState state;
-    state.set(msr::kId, raw);
+    state.set(reg::kId.x2apic_msr(), raw);
     X2Apic<FakeMsr> apic{FakeMsr{state}};
     CHECK(apic.id().value == raw);
     REQUIRE(state.log.count == 1);
@@ -189,16 +189,17 @@ TEST_CASE("software_enable() writes SVR (MSR 0x80F) with bit 8 and the spurious 
         "W 80F 0000000000000127\n");
 }
 
-TEST_CASE("x2APIC MSR numbers are 0x800 + (xAPIC offset >> 4)") {
+TEST_CASE("x2APIC MSR numbers are 0x800 + xAPIC offset / 16") {
   // SDM 11.12.1.2 "x2APIC Register Address Space", table "Local APIC Register Address Map
-  // Supported by x2APIC".
-  CHECK(msr::kId == 0x802u);
-  CHECK(msr::kEoi == 0x80Bu);
-  CHECK(msr::kSvr == 0x80Fu);
-  CHECK(msr::kEsr == 0x828u);
-  CHECK(msr::kIcr == 0x830u);
-  CHECK(msr::kId == 0x800 + (smpboot::xapic_reg::kId >> 4));
-  CHECK(msr::kEoi == 0x800 + (smpboot::xapic_reg::kEoi >> 4));
+  // Supported by x2APIC": one table, each register's MSR derived from its MMIO offset.
+  CHECK(reg::kId.x2apic_msr() == 0x802u);
+  CHECK(reg::kEoi.x2apic_msr() == 0x80Bu);
+  CHECK(reg::kSvr.x2apic_msr() == 0x80Fu);
+  CHECK(reg::kEsr.x2apic_msr() == 0x828u);
+  CHECK(reg::kIcrLow.x2apic_msr() == 0x830u);
+  CHECK(reg::kTimerDivide.x2apic_msr() == 0x83Eu);
+  CHECK(reg::kId.xapic_offset == 0x020u);
+  CHECK(reg::kIcrLow.xapic_offset == 0x300u);
 }
 
 TEST_CASE("the APIC timer through MSRs 0x83E, 0x832, 0x838 (initial count last)") {

@@ -20,7 +20,7 @@ using smpboot::XApic;
 using smpboot::testing::AccessKind;
 using smpboot::testing::FakeMmio;
 using smpboot::testing::FakeMmioState;
-namespace reg = smpboot::xapic_reg;
+namespace reg = smpboot::apic_reg;
 namespace esr = smpboot::esr;
 
 namespace {
@@ -53,18 +53,19 @@ StartPage page_8000() { return StartPage::from_phys(0x8000).value(); }
 
 // Scripted hardware (FakeMmioState::on_read). `reads` counts every read, this one included.
 uint32_t icr_always_busy(FakeMmioState&, uint32_t offset, uint32_t stored) {
-  return offset == reg::kIcrLow ? stored | kBusy : stored;
+  return offset == reg::kIcrLow.xapic_offset ? stored | kBusy : stored;
 }
 template <uint32_t K>
 uint32_t icr_busy_for_first_reads(FakeMmioState& s, uint32_t offset, uint32_t stored) {
-  return offset == reg::kIcrLow && s.reads <= K ? stored | kBusy : stored;
+  return offset == reg::kIcrLow.xapic_offset && s.reads <= K ? stored | kBusy : stored;
 }
 uint32_t icr_busy_once_sent(FakeMmioState& s, uint32_t offset, uint32_t stored) {
-  return offset == reg::kIcrLow && s.log.writes_to(reg::kIcrLow) > 0 ? stored | kBusy : stored;
+  const bool sent = s.log.writes_to(reg::kIcrLow.xapic_offset) > 0;
+  return offset == reg::kIcrLow.xapic_offset && sent ? stored | kBusy : stored;
 }
 uint32_t esr_reports_send_accept_and_illegal_vector(FakeMmioState&, uint32_t offset,
                                                     uint32_t stored) {
-  return offset == reg::kEsr ? esr::kSendAccept | esr::kSendIllegalVector : stored;
+  return offset == reg::kEsr.xapic_offset ? esr::kSendAccept | esr::kSendIllegalVector : stored;
 }
 
 }  // namespace
@@ -107,14 +108,16 @@ TEST_CASE("INIT, INIT de-assert, SIPI, SIPI: the MP-spec sequence writes 8500H f
   uint32_t n = 0;
   for (uint32_t i = 0; i < mmio.log.count; ++i) {
     const auto& a = mmio.log.entries[i];
-    if (a.kind == AccessKind::kWrite && a.reg == reg::kIcrLow && n < 4) low_words[n++] = uint32_t(a.value);
+    if (a.kind == AccessKind::kWrite && a.reg == reg::kIcrLow.xapic_offset && n < 4) {
+      low_words[n++] = uint32_t(a.value);
+    }
   }
   REQUIRE(n == 4);
   CHECK(low_words[0] == 0x4500u);
   CHECK(low_words[1] == 0x8500u);
   CHECK(low_words[2] == 0x4608u);
   CHECK(low_words[3] == 0x4608u);
-  CHECK(mmio.log.writes_to(reg::kIcrHigh) == 4);
+  CHECK(mmio.log.writes_to(reg::kIcrHigh.xapic_offset) == 4);
 }
 
 TEST_CASE("every ICR low write is preceded by its ICR high write and an idle poll") {
@@ -126,15 +129,15 @@ TEST_CASE("every ICR low write is preceded by its ICR high write and an idle pol
   uint32_t lows = 0;
   for (uint32_t i = 0; i < mmio.log.count; ++i) {
     const auto& a = mmio.log.entries[i];
-    if (a.kind != AccessKind::kWrite || a.reg != reg::kIcrLow) continue;
+    if (a.kind != AccessKind::kWrite || a.reg != reg::kIcrLow.xapic_offset) continue;
     ++lows;
     REQUIRE(i >= 2);
     const auto& high = mmio.log.entries[i - 1];
     const auto& poll = mmio.log.entries[i - 2];
     CHECK(high.kind == AccessKind::kWrite);
-    CHECK(high.reg == reg::kIcrHigh);
+    CHECK(high.reg == reg::kIcrHigh.xapic_offset);
     CHECK(poll.kind == AccessKind::kRead);
-    CHECK(poll.reg == reg::kIcrLow);
+    CHECK(poll.reg == reg::kIcrLow.xapic_offset);
     CHECK((poll.value & kBusy) == 0);
   }
   CHECK(lows == 4);
@@ -148,10 +151,10 @@ TEST_CASE("a delivery-status bit that never clears gives kIcrBusyTimeout after e
     XApic<FakeMmio> apic{FakeMmio{mmio}, limit};
     CHECK(apic.send(IpiCommand::init_assert(ApicId{1})).error() == Error::kIcrBusyTimeout);
     CHECK(mmio.reads == limit);
-    CHECK(reads_of(mmio, reg::kIcrLow) == limit);
+    CHECK(reads_of(mmio, reg::kIcrLow.xapic_offset) == limit);
     // Nothing was sent: a pending IPI must not be overwritten.
-    CHECK(mmio.log.writes_to(reg::kIcrHigh) == 0);
-    CHECK(mmio.log.writes_to(reg::kIcrLow) == 0);
+    CHECK(mmio.log.writes_to(reg::kIcrHigh.xapic_offset) == 0);
+    CHECK(mmio.log.writes_to(reg::kIcrLow.xapic_offset) == 0);
   }
 }
 
@@ -161,7 +164,7 @@ TEST_CASE("the default poll limit is kDefaultIcrPolls") {
   XApic<FakeMmio> apic{FakeMmio{mmio}};
   CHECK(apic.send(IpiCommand::init_assert(ApicId{1})).error() == Error::kIcrBusyTimeout);
   CHECK(mmio.reads == smpboot::kDefaultIcrPolls);
-  CHECK(mmio.log.writes_to(reg::kIcrLow) == 0);
+  CHECK(mmio.log.writes_to(reg::kIcrLow.xapic_offset) == 0);
 }
 
 TEST_CASE("a delivery-status bit that clears after k polls lets the send proceed") {
@@ -172,15 +175,15 @@ TEST_CASE("a delivery-status bit that clears after k polls lets the send proceed
     mmio.on_read = icr_busy_for_first_reads<k>;
     XApic<FakeMmio> apic{FakeMmio{mmio}, k + 1};
     CHECK(apic.send(IpiCommand::init_assert(ApicId{2})).ok());
-    CHECK(mmio.log.writes_to(reg::kIcrHigh) == 1);
-    CHECK(mmio.log.writes_to(reg::kIcrLow) == 1);
+    CHECK(mmio.log.writes_to(reg::kIcrHigh.xapic_offset) == 1);
+    CHECK(mmio.log.writes_to(reg::kIcrLow.xapic_offset) == 1);
     CHECK(mmio.reads == k + 2);  // k busy + 1 idle before, 1 idle after
     // The write came right after the first idle poll.
     REQUIRE(mmio.log.count == k + 4);
     CHECK(mmio.log.entries[k].kind == AccessKind::kRead);
     CHECK((mmio.log.entries[k].value & kBusy) == 0);
-    CHECK(mmio.log.entries[k + 1].reg == reg::kIcrHigh);
-    CHECK(mmio.log.entries[k + 2].reg == reg::kIcrLow);
+    CHECK(mmio.log.entries[k + 1].reg == reg::kIcrHigh.xapic_offset);
+    CHECK(mmio.log.entries[k + 2].reg == reg::kIcrLow.xapic_offset);
   }
   SUBCASE("limit k: one poll short, timeout without sending") {
     FakeMmioState mmio;
@@ -188,7 +191,7 @@ TEST_CASE("a delivery-status bit that clears after k polls lets the send proceed
     XApic<FakeMmio> apic{FakeMmio{mmio}, k};
     CHECK(apic.send(IpiCommand::init_assert(ApicId{2})).error() == Error::kIcrBusyTimeout);
     CHECK(mmio.reads == k);
-    CHECK(mmio.log.writes_to(reg::kIcrLow) == 0);
+    CHECK(mmio.log.writes_to(reg::kIcrLow.xapic_offset) == 0);
   }
 }
 
@@ -197,7 +200,7 @@ TEST_CASE("a send that never completes after the write reports kIcrBusyTimeout")
   mmio.on_read = icr_busy_once_sent;
   XApic<FakeMmio> apic{FakeMmio{mmio}, 4};
   CHECK(apic.send(IpiCommand::startup(ApicId{9}, page_8000())).error() == Error::kIcrBusyTimeout);
-  CHECK(mmio.log.writes_to(reg::kIcrLow) == 1);  // the IPI did go out
+  CHECK(mmio.log.writes_to(reg::kIcrLow.xapic_offset) == 1);  // the IPI did go out
   CHECK(mmio.reads == 1 + 4);                     // one idle poll before, the limit after
 }
 
@@ -219,11 +222,11 @@ TEST_CASE("id() takes the 8-bit APIC ID from bits 31:24 of the ID register") {
   XApic<FakeMmio> apic{FakeMmio{mmio}};
   for (uint32_t raw : {0x0000'0000u, 0x0100'0000u, 0x2A12'3456u, 0xFE00'0000u, 0xFFFF'FFFFu}) {
     CAPTURE(raw);
-    mmio.regs[reg::kId / 4] = raw;
+    mmio.regs[reg::kId.xapic_offset / 4] = raw;
     CHECK(apic.id().value == raw >> 24);
   }
-  CHECK(mmio.log.writes_to(reg::kId) == 0);
-  CHECK(reads_of(mmio, reg::kId) == 5);
+  CHECK(mmio.log.writes_to(reg::kId.xapic_offset) == 0);
+  CHECK(reads_of(mmio, reg::kId.xapic_offset) == 5);
 }
 
 TEST_CASE("eoi() writes 0 to the EOI register and nothing else") {
@@ -272,8 +275,8 @@ TEST_CASE("0xFE, the highest addressable xAPIC ID, is sent") {
   FakeMmioState mmio;
   XApic<FakeMmio> apic{FakeMmio{mmio}};
   CHECK(apic.send(IpiCommand::init_assert(ApicId{0xFE})).ok());
-  CHECK(mmio.regs[reg::kIcrHigh / 4] == 0xFE00'0000u);
-  CHECK(mmio.log.writes_to(reg::kIcrLow) == 1);
+  CHECK(mmio.regs[reg::kIcrHigh.xapic_offset / 4] == 0xFE00'0000u);
+  CHECK(mmio.log.writes_to(reg::kIcrLow.xapic_offset) == 1);
 }
 
 TEST_CASE("shorthand IPIs ignore the destination field") {

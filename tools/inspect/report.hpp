@@ -139,7 +139,7 @@ inline std::string levels_text(const Result<TopologyLevels>& levels) {
   for (uint32_t i = 0; i < levels->count; ++i) {
     if (i) s += ',';
     const char* name = topology_level_name(levels->type[i]);
-    s += name ? std::string(name) : "T" + std::to_string(levels->type[i]);
+    s += name ? std::string(name) : "T" + std::to_string(unsigned(levels->type[i]));
     s += ':' + std::to_string(levels->shift[i]);
   }
   return s.empty() ? "-" : s;
@@ -151,20 +151,21 @@ inline std::string cpuid_row(size_t cpu, const CpuidDumpSection& section) {
   std::vector<std::string> col;
   auto num = [](uint64_t v) { return std::to_string(v); };
   col.push_back(num(cpu));
-  const bool has01 = cpuid_query::leaf01_valid(c) && section.has(leaf::kFeatures);
-  const Leaf01 l1{c.cpuid(leaf::kFeatures, 0)};
+  const bool has01 = cpuid_query::leaf01_valid(c) && section.has(Leaf01::kLeaf);
+  const Leaf01 l1{c};
   col.push_back(has01 ? num(l1.initial_apic_id()) : "-");
   col.push_back(has01 ? num(l1.htt()) : "-");
   col.push_back(has01 ? num(l1.max_logical_ids()) : "-");
-  auto x2id = [&](uint32_t l) {
-    return cpuid_query::extended_topology_valid(c, l) ? num(c.cpuid(l, 0).edx) : std::string("-");
+  auto x2id = [&](TopologyLeaf l) {
+    return cpuid_query::extended_topology_valid(c, l) ? num(TopologyLevel{c, l, 0}.x2apic_id())
+                                                      : std::string("-");
   };
-  col.push_back(x2id(leaf::kTopology));
-  col.push_back(x2id(leaf::kTopologyV2));
-  col.push_back(levels_text(enumerate_topology_levels(c, leaf::kTopology)));
-  col.push_back(levels_text(enumerate_topology_levels(c, leaf::kTopologyV2)));
+  col.push_back(x2id(TopologyLeaf::k0B));
+  col.push_back(x2id(TopologyLeaf::k1F));
+  col.push_back(levels_text(enumerate_topology_levels(c, TopologyLeaf::k0B)));
+  col.push_back(levels_text(enumerate_topology_levels(c, TopologyLeaf::k1F)));
   if (cpuid_query::amd_extended_apic_id_valid(c)) {
-    const Leaf8000001E e{c.cpuid(leaf::kAmdExtApicId, 0)};
+    const Leaf8000001E e{c};
     col.push_back(num(e.extended_apic_id()));
     col.push_back(num(e.compute_unit_id()));
     col.push_back(num(e.threads_per_compute_unit()));
@@ -172,8 +173,9 @@ inline std::string cpuid_row(size_t cpu, const CpuidDumpSection& section) {
   } else {
     col.insert(col.end(), 4, "-");
   }
-  if (cpuid_query::max_extended_leaf(c) >= leaf::kAmdSizeIds && section.has(leaf::kAmdSizeIds)) {
-    const Leaf80000008 e{c.cpuid(leaf::kAmdSizeIds, 0)};
+  if (cpuid_query::max_extended_leaf(c) >= Leaf80000008::kLeaf &&
+      section.has(Leaf80000008::kLeaf)) {
+    const Leaf80000008 e{c};
     col.push_back(num(e.apic_id_core_id_size()));
     col.push_back(num(e.nc()));
   } else {

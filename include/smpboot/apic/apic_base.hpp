@@ -6,8 +6,8 @@
 
 #include "../concepts/io.hpp"
 #include "../core/result.hpp"
-#include "../hw/apic_regs.hpp"
 #include "../hw/cpuid.hpp"
+#include "../hw/msr.hpp"
 
 namespace smpboot {
 
@@ -18,8 +18,8 @@ ApicBase read_apic_base(Msr& msr) noexcept {
 
 template <CpuidSource Cpuid>
 bool cpu_supports_x2apic(Cpuid& cpuid) noexcept {
-  if (Leaf00{cpuid.cpuid(leaf::kVendor, 0)}.max_basic_leaf() < 1) return false;
-  return Leaf01{cpuid.cpuid(leaf::kFeatures, 0)}.has_x2apic();
+  if (Leaf00{cpuid}.max_basic_leaf() < Leaf01::kLeaf) return false;
+  return Leaf01{cpuid}.has_x2apic();
 }
 
 // Enable the APIC in the requested mode on the calling CPU. xAPIC -> x2APIC is a legal

@@ -11,15 +11,27 @@
 #include "../concepts/local_apic.hpp"
 #include "../hw/apic_regs.hpp"
 #include "../hw/icr.hpp"
+#include "local_apic_common.hpp"
 
 namespace smpboot {
 
+// A register is one RDMSR or WRMSR of the MSR its xAPIC offset maps to (11.12.1.2); the
+// registers reached this way hold 32 bits, the upper half of the MSR reads as 0.
 template <MsrPort Msr>
-class X2Apic {
+struct X2ApicRegisters {
+  Msr msr;
+  uint32_t read(ApicRegister reg) noexcept { return uint32_t(msr.read(reg.x2apic_msr())); }
+  void write(ApicRegister reg, uint32_t value) noexcept { msr.write(reg.x2apic_msr(), value); }
+};
+
+template <MsrPort Msr>
+class X2Apic : public LocalApicCommon<X2ApicRegisters<Msr>> {
+  using Common = LocalApicCommon<X2ApicRegisters<Msr>>;
+
  public:
   static constexpr ApicMode kMode = ApicMode::kX2Apic;
 
-  constexpr explicit X2Apic(Msr msr) noexcept : msr_(msr) {}
+  constexpr explicit X2Apic(Msr msr) noexcept : Common(X2ApicRegisters<Msr>{msr}) {}
 
   Status send(const IpiCommand& cmd) noexcept {
     if (cmd.shorthand == Shorthand::kNone && !can_address(cmd.destination)) {
@@ -27,44 +39,15 @@ class X2Apic {
     }
     // The target may read what we stored just before (a record marked kicked, a token):
     // those stores must be visible before the IPI is (11.12.3).
-    msr_.fence_before_apic_write();
-    msr_.write(x2apic_msr::kIcr, icr::encode_x2apic(cmd));
+    msr().fence_before_apic_write();
+    msr().write(apic_reg::kIcrLow.x2apic_msr(), icr::encode_x2apic(cmd));
     return {};
   }
-  uint32_t read_esr() noexcept {
-    msr_.write(x2apic_msr::kEsr, 0);
-    return uint32_t(msr_.read(x2apic_msr::kEsr));
-  }
-  ApicId id() noexcept { return ApicId{uint32_t(msr_.read(x2apic_msr::kId))}; }
-  void eoi() noexcept { msr_.write(x2apic_msr::kEoi, 0); }
-  void software_enable(uint8_t spurious_vector) noexcept {
-    msr_.write(x2apic_msr::kSvr, kSvrSoftwareEnable | spurious_vector);
-  }
+  ApicId id() noexcept { return ApicId{this->registers_.read(apic_reg::kId)}; }
   // 0xFFFFFFFF is the x2APIC broadcast destination (11.12.9).
-  bool can_address(ApicId id) const noexcept { return id.value != kBroadcastX2ApicId.value; }
+  bool can_address(ApicId id) const noexcept { return id != kBroadcastX2ApicId; }
 
-  // Local APIC timer (SDM 11.5.4): periodic interrupts at `vector` every `initial_count`
-  // bus clocks / 16. Used by waiting CPUs as a backstop wake-up while they sleep in hlt.
-  void start_periodic_timer(uint8_t vector, uint32_t initial_count) noexcept {
-    msr_.write(x2apic_msr::kTimerDivide, lvt_timer::kDivideBy16);
-    msr_.write(x2apic_msr::kLvtTimer, lvt_timer::kPeriodic | vector);
-    msr_.write(x2apic_msr::kTimerInitialCount, initial_count);
-  }
-  void start_one_shot_timer(uint8_t vector, uint32_t initial_count) noexcept {
-    msr_.write(x2apic_msr::kTimerDivide, lvt_timer::kDivideBy16);
-    msr_.write(x2apic_msr::kLvtTimer, vector);
-    msr_.write(x2apic_msr::kTimerInitialCount, initial_count);
-  }
-  void stop_timer() noexcept {
-    msr_.write(x2apic_msr::kLvtTimer, lvt_timer::kMasked);
-    msr_.write(x2apic_msr::kTimerInitialCount, 0);
-  }
-  uint32_t timer_current_count() noexcept { return uint32_t(msr_.read(x2apic_msr::kTimerCurrentCount)); }
-
-  Msr& msr() noexcept { return msr_; }
-
- private:
-  Msr msr_;
+  Msr& msr() noexcept { return this->registers_.msr; }
 };
 
 }  // namespace smpboot

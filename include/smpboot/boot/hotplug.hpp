@@ -59,7 +59,7 @@ Status bring_online(CpuRecord& victim, Apic& apic, Clk& clock, W& waiter, StartP
   if (!woken) return woken;
   wait_for_wake(victim, apic, clock, waiter, delays, timeout_us);
   if (victim.load_state() == CpuState::kOnline) return {};
-  return Error(victim.error) == Error::kNone ? Error::kApNeverOnline : Error(victim.error);
+  return victim.error == Error::kNone ? Error::kApNeverOnline : victim.error;
 }
 
 }  // namespace smpboot

@@ -8,15 +8,14 @@
 
 #include "../concepts/io.hpp"
 #include "../core/result.hpp"
-#include "../hw/apic_regs.hpp"
 #include "../hw/icr.hpp"
+#include "../hw/msr.hpp"
 #include "../percpu/cpu_table.hpp"
 #include "trampoline_layout.hpp"
 
 namespace smpboot {
 
 inline constexpr uint64_t kMax32BitPhys = 0xFFFF'FFFFull;
-inline constexpr uint64_t kEferNxe = 1ull << 11;  // IA32_EFER.NXE (SDM Vol. 3A 2.2.1)
 
 struct TrampolineSetup {
   // Page-table root that identity-maps the trampoline page and maps the kernel; the AP loads

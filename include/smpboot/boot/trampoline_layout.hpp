@@ -1,6 +1,6 @@
 // The contract between the nasm trampoline (asm/trampoline.asm) and C++: the parameter block
 // at a fixed offset in the trampoline page. This struct is the single definition; the build
-// exports its offsets (and CpuRecord's) to nasm with boot/asm_offsets.cpp, the trampoline
+// exports its offsets (and CpuRecord's) to nasm with asm/asm_offsets.cpp, the trampoline
 // stores kTrampolineMagic and kBootLayoutVersion in its own copy, and the BSP refuses to wake
 // anyone (kLayoutMismatch) if the blob it was given disagrees.
 //
@@ -11,14 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../concepts/apic_id_source.hpp"
-#include "../percpu/cpu_record.hpp"
-#include "../percpu/cpu_table.hpp"
-
 namespace smpboot {
 
 inline constexpr uint32_t kTrampolineMagic = 0x54504D53;  // "SMPT"
-inline constexpr uint32_t kBootLayoutVersion = 2;
+// 3: CpuRecord::error is a one-byte Error (was a 32-bit integer).
+inline constexpr uint32_t kBootLayoutVersion = 3;
 inline constexpr uint32_t kTrampolineParamsOffset = 8;    // after a 3-byte jmp, 8-aligned
 inline constexpr uint32_t kTrampolineMaxSize = 4096;      // one SIPI page
 

@@ -35,14 +35,6 @@ concept CpuidSource = requires(T& c, uint32_t leaf, uint32_t subleaf) {
   { c.cpuid(leaf, subleaf) } noexcept -> SameAs<CpuidRegs>;
 };
 
-template <class T>
-concept PortIo = requires(T& p, uint16_t port, uint8_t v8, uint32_t v32) {
-  { p.in8(port) } noexcept -> SameAs<uint8_t>;
-  { p.out8(port, v8) } noexcept -> SameAs<void>;
-  { p.in32(port) } noexcept -> SameAs<uint32_t>;
-  { p.out32(port, v32) } noexcept -> SameAs<void>;
-};
-
 // The CPU's own time and waiting: a spin hint, a time stamp counter, and a sleep until the next
 // interrupt (what waiting CPUs must do under emulation, where spinning starves other vCPUs).
 template <class T>

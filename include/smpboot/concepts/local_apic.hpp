@@ -6,8 +6,8 @@
 
 #include "../core/result.hpp"
 #include "../core/types.hpp"
-#include "../hw/apic_regs.hpp"
 #include "../hw/icr.hpp"
+#include "../hw/msr.hpp"
 
 namespace smpboot {
 

@@ -43,8 +43,6 @@ class Atomic {
   T fetch_or(T v, MemoryOrder order) noexcept {
     return __atomic_fetch_or(&value_, v, static_cast<int>(order));
   }
-  // For code that must hand the address to asm (the trampoline polls some fields).
-  T* raw() noexcept { return &value_; }
 
  private:
   T value_;

@@ -1,7 +1,8 @@
 // Strong types for the identifiers a bringup juggles: APIC IDs (hardware addresses of local
 // APICs), ACPI processor UIDs (firmware names) and dense CPU indexes (our table slots).
 // Mixing them up is the classic bringup bug, so each is its own type and none converts
-// implicitly. Also the few freestanding stand-ins for <type_traits>/<utility> we need.
+// implicitly. Also the few freestanding stand-ins for <type_traits>/<utility> we need (bit
+// fields are in bits.hpp).
 #pragma once
 
 #include <stddef.h>
@@ -27,6 +28,8 @@ struct CpuIndex {
   constexpr bool operator==(const CpuIndex&) const = default;
 };
 
+// The broadcast destinations, never a CPU's ID (SDM Vol. 3A 11.6.2.1 "Physical Destination
+// Mode": 0xFF in xAPIC mode; 11.12.9 "ICR Operation in x2APIC Mode": 0xFFFFFFFF).
 inline constexpr ApicId kBroadcastXApicId{0xFFu};
 inline constexpr ApicId kBroadcastX2ApicId{0xFFFF'FFFFu};
 
@@ -45,14 +48,5 @@ template <class T>
 constexpr detail::remove_reference_t<T>&& move(T&& t) noexcept {
   return static_cast<detail::remove_reference_t<T>&&>(t);
 }
-
-// Bit helpers over unsigned integers; `width` may be 0..64.
-constexpr uint64_t low_mask(unsigned width) noexcept {
-  return width >= 64 ? ~uint64_t{0} : (uint64_t{1} << width) - 1;
-}
-constexpr uint64_t bits(uint64_t value, unsigned low, unsigned width) noexcept {
-  return (value >> low) & low_mask(width);
-}
-constexpr bool bit(uint64_t value, unsigned n) noexcept { return ((value >> n) & 1u) != 0; }
 
 }  // namespace smpboot

@@ -15,30 +15,27 @@ namespace smpboot {
 namespace cpuid_query {
 
 template <CpuidSource C>
-uint32_t max_basic_leaf(C& c) noexcept { return Leaf00{c.cpuid(leaf::kVendor, 0)}.max_basic_leaf(); }
+uint32_t max_basic_leaf(C& c) noexcept { return Leaf00{c}.max_basic_leaf(); }
 
 template <CpuidSource C>
-uint32_t max_extended_leaf(C& c) noexcept {
-  const uint32_t max = c.cpuid(leaf::kExtMax, 0).eax;
-  return (max & 0xFFFF'0000u) == 0x8000'0000u ? max : 0;  // garbage on CPUs without ext leaves
-}
+uint32_t max_extended_leaf(C& c) noexcept { return Leaf80000000{c}.max_extended_leaf(); }
 
 // Leaf 0BH or 1FH is usable when it is within the max basic leaf and sub-leaf 0 reports a
 // non-zero logical-processor count (SDM Vol. 2A: "If EBX[15:0] = 0 ... the leaf is invalid").
 template <CpuidSource C>
-bool extended_topology_valid(C& c, uint32_t topology_leaf) noexcept {
-  if (max_basic_leaf(c) < topology_leaf) return false;
-  return TopologyLevel{c.cpuid(topology_leaf, 0)}.logical_processors() != 0;
+bool extended_topology_valid(C& c, TopologyLeaf topology_leaf) noexcept {
+  if (max_basic_leaf(c) < uint32_t(topology_leaf)) return false;
+  return TopologyLevel{c, topology_leaf, 0}.logical_processors() != 0;
 }
 
 template <CpuidSource C>
 bool amd_extended_apic_id_valid(C& c) noexcept {
-  if (max_extended_leaf(c) < leaf::kAmdExtApicId) return false;
-  return Leaf80000001{c.cpuid(leaf::kExtFeatures, 0)}.topology_extensions();
+  if (max_extended_leaf(c) < Leaf8000001E::kLeaf) return false;
+  return Leaf80000001{c}.topology_extensions();
 }
 
 template <CpuidSource C>
-bool leaf01_valid(C& c) noexcept { return max_basic_leaf(c) >= 1; }
+bool leaf01_valid(C& c) noexcept { return max_basic_leaf(c) >= Leaf01::kLeaf; }
 
 }  // namespace cpuid_query
 
@@ -64,16 +61,16 @@ class CpuidLeafIdSource {
   Result<ApicId> current_apic_id() noexcept {
     C& c = *cpuid_;
     if constexpr (Kind == IdSourceKind::kCpuid1F || Kind == IdSourceKind::kCpuid0B) {
-      const uint32_t l = Kind == IdSourceKind::kCpuid1F ? leaf::kTopologyV2 : leaf::kTopology;
+      const TopologyLeaf l = Kind == IdSourceKind::kCpuid1F ? TopologyLeaf::k1F : TopologyLeaf::k0B;
       if (!cpuid_query::extended_topology_valid(c, l)) return Error::kLeafUnavailable;
-      return ApicId{TopologyLevel{c.cpuid(l, 0)}.x2apic_id()};
+      return ApicId{TopologyLevel{c, l, 0}.x2apic_id()};
     } else if constexpr (Kind == IdSourceKind::kCpuid8000001E) {
       if (!cpuid_query::amd_extended_apic_id_valid(c)) return Error::kLeafUnavailable;
-      return ApicId{Leaf8000001E{c.cpuid(leaf::kAmdExtApicId, 0)}.extended_apic_id()};
+      return ApicId{Leaf8000001E{c}.extended_apic_id()};
     } else {
       static_assert(Kind == IdSourceKind::kCpuid01, "not a single-leaf source");
       if (!cpuid_query::leaf01_valid(c)) return Error::kLeafUnavailable;
-      return ApicId{Leaf01{c.cpuid(leaf::kFeatures, 0)}.initial_apic_id()};
+      return ApicId{Leaf01{c}.initial_apic_id()};
     }
   }
 

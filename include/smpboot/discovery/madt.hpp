@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../core/bits.hpp"
 #include "../core/result.hpp"
 #include "../core/types.hpp"
 #include "../hw/madt.hpp"
@@ -30,7 +31,7 @@ struct MadtCpuEntry {
   // Type-0 entries with APIC ID 0xFF are placeholders firmware leaves for absent sockets;
   // 0xFF is the xAPIC broadcast address and never a CPU.
   constexpr bool placeholder() const noexcept {
-    return type == uint8_t(madt::SubtableType::kLocalApic) && apic_id.value == 0xFF;
+    return type == uint8_t(madt::SubtableType::kLocalApic) && apic_id == kBroadcastXApicId;
   }
 };
 
@@ -47,7 +48,7 @@ class Madt {
     if (bytes[0] != 'A' || bytes[1] != 'P' || bytes[2] != 'I' || bytes[3] != 'C') {
       return Error::kMadtBadSignature;
     }
-    const uint32_t length = le32(bytes + madt::kOffsetLength);
+    const uint32_t length = load_le32(bytes + madt::kOffsetLength);
     if (length < madt::kMadtFixedLength) return Error::kMadtTooShort;
     if (length > size) return Error::kMadtLengthPastBuffer;
     if (checksum == MadtChecksum::kVerify) {
@@ -63,7 +64,7 @@ class Madt {
   static Result<Madt> salvage(const void* data, size_t size) noexcept {
     const auto* bytes = static_cast<const uint8_t*>(data);
     if (bytes == nullptr || size < madt::kMadtFixedLength) return Error::kMadtTooShort;
-    const uint32_t length = le32(bytes + madt::kOffsetLength);
+    const uint32_t length = load_le32(bytes + madt::kOffsetLength);
     if (length < madt::kMadtFixedLength) return Error::kMadtTooShort;
     if (bytes[0] != 'A' || bytes[1] != 'P' || bytes[2] != 'I' || bytes[3] != 'C') {
       return Error::kMadtBadSignature;
@@ -73,9 +74,9 @@ class Madt {
 
   constexpr uint32_t length() const noexcept { return length_; }
   uint8_t revision() const noexcept { return data_[madt::kOffsetRevision]; }
-  uint32_t flags() const noexcept { return le32(data_ + madt::kOffsetFlags); }
+  uint32_t flags() const noexcept { return load_le32(data_ + madt::kOffsetFlags); }
   uint32_t local_apic_address() const noexcept {
-    return le32(data_ + madt::kOffsetLocalApicAddress);
+    return load_le32(data_ + madt::kOffsetLocalApicAddress);
   }
 
   // Visits every subtable as visit(type, offset, length); stops at the first malformed one.
@@ -84,8 +85,8 @@ class Madt {
     uint32_t offset = madt::kMadtFixedLength;
     while (offset < length_) {
       if (length_ - offset < 2) return Error::kMadtSubtablePastEnd;
-      const uint8_t type = data_[offset];
-      const uint8_t len = data_[offset + 1];
+      const uint8_t type = data_[offset + madt::kOffsetSubtableType];
+      const uint8_t len = data_[offset + madt::kOffsetSubtableLength];
       if (len < 2) return Error::kMadtSubtableTooShort;
       if (len > length_ - offset) return Error::kMadtSubtablePastEnd;
       if (len < minimum_length(type)) return Error::kMadtSubtableTooShort;
@@ -100,18 +101,20 @@ class Madt {
   Status for_each_cpu(Visit&& visit) const noexcept {
     uint32_t index = 0;
     return for_each_subtable([&](uint8_t type, uint32_t offset, uint32_t) {
-      const uint8_t* s = data_ + offset;
+      const uint8_t* subtable = data_ + offset;
       MadtCpuEntry e;
       e.offset = offset;
       e.type = type;
       if (type == uint8_t(madt::SubtableType::kLocalApic)) {
-        e.uid = AcpiUid{s[2]};
-        e.apic_id = ApicId{s[3]};
-        e.flags = le32(s + 4);
+        const madt::LocalApicEntry local{subtable};
+        e.uid = AcpiUid{local.acpi_processor_uid()};
+        e.apic_id = ApicId{local.apic_id()};
+        e.flags = local.flags();
       } else if (type == uint8_t(madt::SubtableType::kLocalX2Apic)) {
-        e.apic_id = ApicId{le32(s + 4)};
-        e.flags = le32(s + 8);
-        e.uid = AcpiUid{le32(s + 12)};
+        const madt::LocalX2ApicEntry local{subtable};
+        e.apic_id = ApicId{local.x2apic_id()};
+        e.flags = local.flags();
+        e.uid = AcpiUid{local.acpi_processor_uid()};
       } else {
         return;
       }
@@ -125,7 +128,7 @@ class Madt {
     uint64_t address = local_apic_address();
     (void)for_each_subtable([&](uint8_t type, uint32_t offset, uint32_t) {
       if (type == uint8_t(madt::SubtableType::kLocalApicAddressOverride)) {
-        address = le32(data_ + offset + 4) | (uint64_t{le32(data_ + offset + 8)} << 32);
+        address = madt::LocalApicAddressOverrideEntry{data_ + offset}.local_apic_address();
       }
     });
     return address;
@@ -142,9 +145,6 @@ class Madt {
         return madt::kAddressOverrideLength;
       default: return 2;
     }
-  }
-  static uint32_t le32(const uint8_t* p) noexcept {
-    return uint32_t{p[0]} | (uint32_t{p[1]} << 8) | (uint32_t{p[2]} << 16) | (uint32_t{p[3]} << 24);
   }
 
   const uint8_t* data_ = nullptr;

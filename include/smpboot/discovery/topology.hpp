@@ -8,6 +8,7 @@
 #pragma once
 
 #include "../concepts/io.hpp"
+#include "../core/bits.hpp"
 #include "../hw/cpuid.hpp"
 #include "apic_id.hpp"
 
@@ -17,16 +18,16 @@ namespace smpboot {
 struct TopologyLevels {
   static constexpr uint32_t kMaxLevels = 8;  // the SDM defines 6 types; bounded against junk
   uint32_t count = 0;
-  uint8_t type[kMaxLevels] = {};
+  TopologyLevelType type[kMaxLevels] = {};
   uint8_t shift[kMaxLevels] = {};
 };
 
 template <CpuidSource C>
-Result<TopologyLevels> enumerate_topology_levels(C& c, uint32_t topology_leaf) noexcept {
+Result<TopologyLevels> enumerate_topology_levels(C& c, TopologyLeaf topology_leaf) noexcept {
   if (!cpuid_query::extended_topology_valid(c, topology_leaf)) return Error::kLeafUnavailable;
   TopologyLevels levels;
   for (uint32_t sub = 0; sub < TopologyLevels::kMaxLevels; ++sub) {
-    const TopologyLevel level{c.cpuid(topology_leaf, sub)};
+    const TopologyLevel level{c, topology_leaf, sub};
     if (level.terminal()) break;
     levels.type[levels.count] = level.type();
     levels.shift[levels.count] = level.shift();
@@ -78,7 +79,7 @@ constexpr Topology topology_from_levels(const TopologyLevels& levels, TopologySo
   Topology t{source, 0, 0};
   uint8_t widest = 0;
   for (uint32_t i = 0; i < levels.count; ++i) {
-    if (levels.type[i] == uint8_t(TopologyLevelType::kSmt)) t.smt_shift = levels.shift[i];
+    if (levels.type[i] == TopologyLevelType::kSmt) t.smt_shift = levels.shift[i];
     if (levels.shift[i] > widest) widest = levels.shift[i];
   }
   t.package_shift = widest < t.smt_shift ? t.smt_shift : widest;
@@ -87,23 +88,23 @@ constexpr Topology topology_from_levels(const TopologyLevels& levels, TopologySo
 
 template <CpuidSource C>
 Topology decode_topology(C& c) noexcept {
-  if (auto l = enumerate_topology_levels(c, leaf::kTopologyV2)) {
+  if (auto l = enumerate_topology_levels(c, TopologyLeaf::k1F)) {
     return topology_from_levels(*l, TopologySource::kLeaf1F);
   }
-  if (auto l = enumerate_topology_levels(c, leaf::kTopology)) {
+  if (auto l = enumerate_topology_levels(c, TopologyLeaf::k0B)) {
     return topology_from_levels(*l, TopologySource::kLeaf0B);
   }
   if (!cpuid_query::leaf01_valid(c)) return {};
-  const Leaf01 l1{c.cpuid(leaf::kFeatures, 0)};
-  const Vendor vendor = Leaf00{c.cpuid(leaf::kVendor, 0)}.vendor();
+  const Leaf01 l1{c};
+  const Vendor vendor = Leaf00{c}.vendor();
   if (vendor == Vendor::kAmd || vendor == Vendor::kHygon) {
-    if (cpuid_query::max_extended_leaf(c) >= leaf::kAmdSizeIds) {
-      const Leaf80000008 l8{c.cpuid(leaf::kAmdSizeIds, 0)};
+    if (cpuid_query::max_extended_leaf(c) >= Leaf80000008::kLeaf) {
+      const Leaf80000008 l8{c};
       uint8_t package_shift = l8.apic_id_core_id_size();
       if (package_shift == 0) package_shift = ceil_log2(l8.nc());  // pre-family-10h rule
       uint8_t smt_shift = 0;
       if (cpuid_query::amd_extended_apic_id_valid(c)) {
-        smt_shift = ceil_log2(Leaf8000001E{c.cpuid(leaf::kAmdExtApicId, 0)}.threads_per_compute_unit());
+        smt_shift = ceil_log2(Leaf8000001E{c}.threads_per_compute_unit());
       }
       if (smt_shift > package_shift) smt_shift = package_shift;
       return {TopologySource::kAmdLegacy, smt_shift, package_shift};
@@ -112,8 +113,8 @@ Topology decode_topology(C& c) noexcept {
   if (!l1.htt()) return {TopologySource::kIntelLegacy, 0, 0};  // one logical CPU per package
   const uint32_t max_logical = l1.max_logical_ids() == 0 ? 1 : l1.max_logical_ids();
   uint32_t max_cores = 1;
-  if (vendor == Vendor::kIntel && cpuid_query::max_basic_leaf(c) >= leaf::kCacheParams) {
-    const Leaf04 l4{c.cpuid(leaf::kCacheParams, 0)};
+  if (vendor == Vendor::kIntel && cpuid_query::max_basic_leaf(c) >= Leaf04::kLeaf) {
+    const Leaf04 l4{c};
     if (l4.valid()) max_cores = l4.max_core_ids();
   }
   // SDM legacy method: SMT width = log2(RoundUpPow2(max logical IDs) / max core IDs).

@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 
+#include "../core/bits.hpp"
 #include "../core/result.hpp"
 #include "../core/types.hpp"
 
@@ -96,27 +97,42 @@ struct IpiCommand {
   }
 };
 
+// The ICR's fields (11.6.1, figure 11-12 "Interrupt Command Register (ICR)"; destination mode
+// bit 11 stays 0, physical). Bits 19:0 are the same in both modes; the destination is bits
+// 63:56 in xAPIC mode and 63:32 in x2APIC mode (11.12.9).
 namespace icr {
-inline constexpr uint32_t kDeliveryStatusBit = 1u << 12;  // xAPIC only: "send pending"
+inline constexpr BitField<7, 0> kVector{};
+inline constexpr BitField<10, 8> kDeliveryMode{};
+inline constexpr BitField<12> kDeliveryStatus{};  // xAPIC only: "send pending"
+inline constexpr BitField<14> kLevel{};
+inline constexpr BitField<15> kTriggerMode{};
+inline constexpr BitField<19, 18> kShorthand{};
+inline constexpr BitField<63, 56> kXApicDestination{};
+inline constexpr BitField<63, 32> kX2ApicDestination{};
 
-// Bits 0..19 of the ICR, identical in both modes (destination mode 0 = physical).
+inline constexpr uint32_t kDeliveryStatusBit = uint32_t(kDeliveryStatus.kMask);
+
+// ICR bits 31:0, identical in both modes.
 constexpr uint32_t encode_low(const IpiCommand& c) noexcept {
-  return uint32_t{c.vector} | (uint32_t(c.mode) << 8) | (uint32_t(c.level) << 14) |
-         (uint32_t(c.trigger) << 15) | (uint32_t(c.shorthand) << 18);
+  return uint32_t(kVector.of(c.vector) | kDeliveryMode.of(uint64_t(c.mode)) |
+                  kLevel.of(uint64_t(c.level)) | kTriggerMode.of(uint64_t(c.trigger)) |
+                  kShorthand.of(uint64_t(c.shorthand)));
 }
 
+// xAPIC: ICR_HIGH (bits 63:32) is written first, because writing ICR_LOW sends.
 struct XApicIcr {
-  uint32_t high;  // destination in bits 56..63 of the ICR = bits 24..31 of ICR_HIGH
+  uint32_t high;
   uint32_t low;
   constexpr bool operator==(const XApicIcr&) const = default;
 };
 
 constexpr XApicIcr encode_xapic(const IpiCommand& c) noexcept {
-  return {.high = (c.destination.value & 0xFFu) << 24, .low = encode_low(c)};
+  return {.high = uint32_t(kXApicDestination.of(c.destination.value) >> 32),
+          .low = encode_low(c)};
 }
 
 constexpr uint64_t encode_x2apic(const IpiCommand& c) noexcept {
-  return (uint64_t{c.destination.value} << 32) | encode_low(c);
+  return kX2ApicDestination.of(c.destination.value) | encode_low(c);
 }
 }  // namespace icr
 

@@ -1,8 +1,9 @@
 // The boot record: one per CPU, the single source of everything any wake path needs to enter
 // the kernel on that CPU (stack, GS base, GDT, entry point). The AP trampoline and the NMI
-// path for CPU0 both read it; neither has globals of its own. This is what makes the Linux
-// v7 failure (CPU0's NMI path entering with another CPU's boot data) impossible by design.
-// The layout is shared with asm: boot/asm_offsets.cpp exports the offsets to nasm, and the
+// path for CPU0 both read it; neither has globals of its own. That makes impossible by design
+// the failure of version 7 of Linux's parallel-bringup patch series, whose NMI wake of CPU0
+// entered the kernel with another CPU's boot data.
+// The layout is shared with asm: asm/asm_offsets.cpp exports the offsets to nasm, and the
 // static_asserts below pin them on the C++ side.
 #pragma once
 
@@ -36,7 +37,8 @@ struct alignas(64) CpuRecord {
   Atomic<uint32_t> state{0};        // CpuState
   Atomic<uint32_t> wake_pending{0}; // 1 while a wake for this CPU is in flight (NMI path)
   uint32_t flags = 0;               // CpuRecordFlags
-  uint32_t error = 0;       // Error of the last failure (the trampoline writes kApicIdMismatch)
+  Error error = Error::kNone;  // the last failure (the trampoline writes kApicIdMismatch)
+  uint8_t reserved1[3] = {};
   // --- C++ only ---
   uint32_t esr = 0;         // ESR bits seen when a send to this CPU failed
   Atomic<uint32_t> stage{0};  // BootStage of the latest wake (the trampoline writes it too)
@@ -56,7 +58,8 @@ struct alignas(64) CpuRecord {
     index = i.value;
     state.store(uint32_t(CpuState::kOffline), MemoryOrder::kRelaxed);
     wake_pending.store(0, MemoryOrder::kRelaxed);
-    flags = error = esr = 0;
+    flags = esr = 0;
+    error = Error::kNone;
     stage.store(uint32_t(BootStage::kNone), MemoryOrder::kRelaxed);
     kick_us = alive_us = online_us = idt_base = kernel_data = 0;
     idt_limit = 0;
@@ -85,22 +88,22 @@ struct alignas(64) CpuRecord {
     }
     return {};
   }
-  void fail(Error why) noexcept { error = uint32_t(why); }
+  void fail(Error why) noexcept { error = why; }
 };
 
 // The layout contract with asm/. Changing any of these needs the trampoline rebuilt, which
-// the build does (asm_offsets), and bumps kBootLayoutVersion in boot/layout.hpp.
-static_assert(offsetof(CpuRecord, stack_top) == 0);
-static_assert(offsetof(CpuRecord, entry) == 8);
-static_assert(offsetof(CpuRecord, gs_base) == 16);
-static_assert(offsetof(CpuRecord, gdt_base) == 24);
-static_assert(offsetof(CpuRecord, gdt_limit) == 32);
-static_assert(offsetof(CpuRecord, apic_id) == 36);
-static_assert(offsetof(CpuRecord, index) == 40);
-static_assert(offsetof(CpuRecord, state) == 44);
-static_assert(offsetof(CpuRecord, wake_pending) == 48);
-static_assert(offsetof(CpuRecord, error) == 56);
-static_assert(offsetof(CpuRecord, stage) == 64);
+// the build does (asm/asm_offsets.cpp), and bumps kBootLayoutVersion in
+// boot/trampoline_layout.hpp.
+// Read by the trampoline and by x86_64::record_entry_thunk:
+static_assert(offsetof(CpuRecord, stack_top) == 0 && offsetof(CpuRecord, entry) == 8);
+// Written by the trampoline: state (lock cmpxchg), stage (dword stores), error (a byte store):
+static_assert(offsetof(CpuRecord, state) == 44 && offsetof(CpuRecord, stage) == 64);
+static_assert(offsetof(CpuRecord, error) == 56 && sizeof(CpuRecord::error) == 1);
+// Read by the entry path in C++ (install_cpu_state, ap_main):
+static_assert(offsetof(CpuRecord, gs_base) == 16 && offsetof(CpuRecord, gdt_base) == 24 &&
+              offsetof(CpuRecord, gdt_limit) == 32);
+static_assert(offsetof(CpuRecord, apic_id) == 36 && offsetof(CpuRecord, index) == 40 &&
+              offsetof(CpuRecord, wake_pending) == 48);
 static_assert(sizeof(CpuRecord) % 64 == 0);
 
 }  // namespace smpboot

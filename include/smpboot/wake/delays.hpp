@@ -46,9 +46,9 @@ constexpr bool modern_delays_safe(Vendor vendor, uint32_t family) noexcept {
 
 template <CpuidSource C>
 WakeDelays auto_delays(C& cpuid) noexcept {
-  const Leaf00 l0{cpuid.cpuid(leaf::kVendor, 0)};
+  const Leaf00 l0{cpuid};
   if (l0.max_basic_leaf() < 1) return {DelayPolicy::kAuto, kSpecDelays.after_init_us, kSpecDelays.after_sipi_us, true};
-  const uint32_t family = display_family(cpuid.cpuid(leaf::kFeatures, 0).eax);
+  const uint32_t family = display_family(Leaf01{cpuid}.regs().eax);
   WakeDelays d = modern_delays_safe(l0.vendor(), family) ? kModernDelays : kSpecDelays;
   d.policy = DelayPolicy::kAuto;
   return d;

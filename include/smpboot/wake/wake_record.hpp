@@ -19,13 +19,13 @@ template <Clock Clk>
 Status begin_wake(CpuRecord& record, Clk& clock) noexcept {
   const CpuState from = record.load_state();
   if (from != CpuState::kOffline && from != CpuState::kFailed) return Error::kIllegalTransition;
-  if (from == CpuState::kFailed && Error(record.error) == Error::kCpuNeverOffline) {
+  if (from == CpuState::kFailed && record.error == Error::kCpuNeverOffline) {
     return Error::kCpuNeverOffline;
   }
   if (Status s = record.transition(from, CpuState::kKicked); !s) return s;
   record.kick_us = clock.now_us();
   record.alive_us = record.online_us = 0;  // this wake's times, not the previous wake's
-  record.error = uint32_t(Error::kNone);
+  record.error = Error::kNone;
   record.esr = 0;
   record.stage.store(uint32_t(BootStage::kNone), MemoryOrder::kRelaxed);
   record.wake_pending.store(1, MemoryOrder::kRelease);

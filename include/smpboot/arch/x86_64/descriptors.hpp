@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "../../hw/apic_regs.hpp"
+#include "../../hw/msr.hpp"
 #include "../../percpu/cpu_record.hpp"
 
 namespace smpboot::x86_64 {

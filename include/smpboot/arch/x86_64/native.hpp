@@ -1,5 +1,6 @@
-// The only inline assembly in smpboot: native providers of the I/O seam for ring 0 on x86-64.
-// Everything above this file runs on a host against the fakes in testing/.
+// Native providers of the I/O seam for ring 0 on x86-64. Inline assembly lives only in
+// arch/x86_64/ (this file and descriptors.hpp); everything above it runs on a host against
+// the fakes in testing/.
 #pragma once
 
 #include <stdint.h>
@@ -49,23 +50,6 @@ struct NativeCpuid {
   }
 };
 
-struct NativePortIo {
-  uint8_t in8(uint16_t port) noexcept {
-    uint8_t v;
-    asm volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
-    return v;
-  }
-  void out8(uint16_t port, uint8_t v) noexcept { asm volatile("outb %0, %1" ::"a"(v), "Nd"(port)); }
-  uint32_t in32(uint16_t port) noexcept {
-    uint32_t v;
-    asm volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
-    return v;
-  }
-  void out32(uint16_t port, uint32_t v) noexcept {
-    asm volatile("outl %0, %1" ::"a"(v), "Nd"(port));
-  }
-};
-
 struct NativeCpu {
   void pause() noexcept { asm volatile("pause" ::: "memory"); }
   uint64_t read_tsc() noexcept {
@@ -85,7 +69,6 @@ struct NativeCpu {
 static_assert(MmioWindow<NativeMmio>);
 static_assert(MsrPort<NativeMsr>);
 static_assert(CpuidSource<NativeCpuid>);
-static_assert(PortIo<NativePortIo>);
 static_assert(CpuControl<NativeCpu>);
 
 }  // namespace smpboot::x86_64
