@@ -161,6 +161,16 @@ TEST_CASE("the trampoline asks CPUID for NX before it sets EFER.NXE, and clears 
   CHECK(contains(b, {0x66, 0x25, 0xFF, 0xFF, 0xFF, 0x9F}));
 }
 
+TEST_CASE("the trampoline fails its own record with a one-byte store of kApicIdMismatch") {
+  // CpuRecord::error is one byte (an Error): mov byte [rdx + CPU_ERROR], ERROR_APIC_ID_MISMATCH
+  // (C6 42 disp8 imm8). A dword store would clear the three bytes after it.
+  static_assert(sizeof(CpuRecord::error) == 1 && offsetof(CpuRecord, error) < 0x80);
+  const auto b = blob();
+  CHECK(contains(b, {0xC6, 0x42, uint8_t(offsetof(CpuRecord, error)),
+                     uint8_t(Error::kApicIdMismatch)}));
+  CHECK_FALSE(contains(b, {0xC7, 0x42, uint8_t(offsetof(CpuRecord, error))}));
+}
+
 TEST_CASE("trampoline_setup_like_bsp copies the BSP's EFER.NXE, APIC mode and xAPIC base") {
   testing::FakeMsrState state;
   testing::FakeMsr msr{state};
