@@ -67,7 +67,7 @@ void smpboot_asm_offsets() {
   SMPBOOT_EXPORT(CPU_STAGE, offsetof(CpuRecord, stage));
   SMPBOOT_EXPORT(CPU_STAGE_SIZE, sizeof(CpuRecord::stage));
   SMPBOOT_EXPORT(CPU_RECORD_SIZE, sizeof(CpuRecord));
-  SMPBOOT_EXPORT(STATE_KICKED, CpuState::kKicked);
+  SMPBOOT_EXPORT(STATE_WAKE_SENT, CpuState::kWakeSent);
   SMPBOOT_EXPORT(STATE_FAILED, CpuState::kFailed);
   SMPBOOT_EXPORT(STAGE_PROTECTED, BootStage::kProtected);
   SMPBOOT_EXPORT(STAGE_LONG, BootStage::kLong);

@@ -276,10 +276,10 @@ lm64_entry:
     FIND_INDEX r8, esi, rbp, rax, park
     imul rdx, [rbp + p_record_size]
     add rdx, [rbp + p_records]
-    cmp dword [rdx + CPU_STATE], STATE_KICKED
+    cmp dword [rdx + CPU_STATE], STATE_WAKE_SENT
     jne park
     mov byte [rdx + CPU_ERROR], ERROR_APIC_ID_MISMATCH
-    mov eax, STATE_KICKED
+    mov eax, STATE_WAKE_SENT
     mov ecx, STATE_FAILED
     lock cmpxchg [rdx + CPU_STATE], ecx
 park:

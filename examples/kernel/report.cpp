@@ -26,12 +26,12 @@ bool print_report(const BringupReport& report, const char* apic_name, uint32_t e
     const bool bsp = r.index == 0;  // its times are 0: it was never woken
     platform::kprintf(
         "SMPBOOT CPU idx=%u apic=%u state=%s kick_us=%s alive_us=%s online_us=%s stage=%s\n",
-        r.index, r.apic_id, cpu_state_name(r.load_state()), bsp ? "0" : since(r.kick_us, t0, kick),
+        r.index, r.apic_id, cpu_state_name(r.load_state()), bsp ? "0" : since(r.wake_sent_us, t0, kick),
         bsp ? "0" : since(r.alive_us, t0, alive), bsp ? "0" : since(r.online_us, t0, online),
         boot_stage_name(r.load_stage()));
     if (r.load_state() == CpuState::kFailed) {
       platform::kprintf("SMPBOOT NOTE cpu=%u apic=%u error=%s esr=0x%x\n", r.index, r.apic_id,
-                        error_name(Error(r.error)), r.esr);
+                        error_name(r.error), r.esr);
     }
   }
   const bool ok = report.error == Error::kNone && report.failed == 0 &&

@@ -38,9 +38,9 @@ TEST_CASE("APIC-ID lookup at 4096 CPUs", "[bench]") {
 
 TEST_CASE("one state transition", "[bench]") {
   CpuRecord r;
-  BENCHMARK("offline->kicked->alive->online->going_down->offline (5 CAS)") {
-    (void)r.transition(CpuState::kOffline, CpuState::kKicked);
-    (void)r.transition(CpuState::kKicked, CpuState::kAlive);
+  BENCHMARK("offline->wake_sent->alive->online->going_down->offline (5 CAS)") {
+    (void)r.transition(CpuState::kOffline, CpuState::kWakeSent);
+    (void)r.transition(CpuState::kWakeSent, CpuState::kAlive);
     (void)r.transition(CpuState::kAlive, CpuState::kOnline);
     (void)r.transition(CpuState::kOnline, CpuState::kGoingDown);
     return r.transition(CpuState::kGoingDown, CpuState::kOffline).ok();

@@ -229,9 +229,9 @@ void Machine::run_trampoline(SimCpu* cpu) {
     // CPUID names another CPU's record: fail our own (by the register ID), touch neither.
     cpu->parked_mismatch.fetch_add(1);
     CpuRecord* own = table_->find_record(ApicId{register_id});
-    if (own != nullptr && own->load_state() == CpuState::kKicked) {
+    if (own != nullptr && own->load_state() == CpuState::kWakeSent) {
       own->error = Error::kApicIdMismatch;
-      (void)own->transition(CpuState::kKicked, CpuState::kFailed);
+      (void)own->transition(CpuState::kWakeSent, CpuState::kFailed);
     }
     return;
   }

@@ -201,7 +201,7 @@ TEST_CASE("a slow AP that arrives after the timeout parks itself and stays faile
   CHECK(m.cpu(2).gs_base.load() == 0);
   CHECK(m.cpu(1).inits_received.load() == 1);  // the APs that came in time: no second INIT
 
-  // A later kick (failed -> kicked, INIT/SIPI/SIPI to the parked CPU) brings it up.
+  // A later kick (failed -> wake_sent, INIT/SIPI/SIPI to the parked CPU) brings it up.
   m.set_faults(2, {});
   const BringupReport retry = retry_bring_up(m, BringupMode::kSerial);
   CHECK(retry.failed == 0);

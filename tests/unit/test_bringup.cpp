@@ -52,7 +52,7 @@ TEST_CASE("a timed-out AP is put back into wait-for-SIPI with INIT; nobody else 
   NoWait waiter;
   BringupOptions o;
   o.timeout_us = 100;
-  // APs 1 and 2 "arrive" (alive, online) as soon as they are kicked; AP 3 never does.
+  // APs 1 and 2 "arrive" (alive, online) as soon as they are wake_sent; AP 3 never does.
   const auto report = bring_up_aps(*table, apic, clock, waiter, page(), [&] {
     BringupOptions p = o;
     p.mode = BringupMode::kParallel;
@@ -75,14 +75,14 @@ TEST_CASE("fail_timed_out_wake: only a wake still in flight fails; only an AP ge
   fill(*table, 4);
   FakeMsrState state;
   X2Apic<FakeMsr> apic{FakeMsr{state}};
-  CpuRecord& kicked = (*table)[1];
+  CpuRecord& wake_sent = (*table)[1];
   CpuRecord& alive = (*table)[2];
   CpuRecord& online = (*table)[3];
-  kicked.state.store(uint32_t(CpuState::kKicked), MemoryOrder::kRelaxed);
+  wake_sent.state.store(uint32_t(CpuState::kWakeSent), MemoryOrder::kRelaxed);
   alive.state.store(uint32_t(CpuState::kAlive), MemoryOrder::kRelaxed);
   online.state.store(uint32_t(CpuState::kOnline), MemoryOrder::kRelaxed);
   for (uint32_t i = 1; i < 4; ++i) fail_timed_out_wake((*table)[i], apic, kSpecDelays);
-  CHECK(kicked.error == Error::kApNeverAlive);
+  CHECK(wake_sent.error == Error::kApNeverAlive);
   CHECK(alive.error == Error::kApNeverOnline);
   CHECK(online.load_state() == CpuState::kOnline);
   // INIT and, with the spec delays, its de-assert: same mode 101b, the de-assert level-triggered.
@@ -92,7 +92,7 @@ TEST_CASE("fail_timed_out_wake: only a wake still in flight fails; only an AP ge
 
   SUBCASE("the firmware BSP, woken by NMI, is failed but never sent INIT") {
     CpuRecord& bsp = (*table)[0];
-    bsp.state.store(uint32_t(CpuState::kKicked), MemoryOrder::kRelaxed);
+    bsp.state.store(uint32_t(CpuState::kWakeSent), MemoryOrder::kRelaxed);
     state.log.clear();
     fail_timed_out_wake(bsp, apic, kSpecDelays);
     CHECK(bsp.load_state() == CpuState::kFailed);
@@ -111,7 +111,7 @@ TEST_CASE("an AP that moved on before its deadline gets no INIT") {
   struct ApArrives {
     CpuRecord* r;
     void wait() noexcept {
-      if (r->transition(CpuState::kKicked, CpuState::kAlive)) (void)r->transition(CpuState::kAlive, CpuState::kOnline);
+      if (r->transition(CpuState::kWakeSent, CpuState::kAlive)) (void)r->transition(CpuState::kAlive, CpuState::kOnline);
     }
   } waiter{&ap};
   BringupOptions o;
@@ -142,8 +142,8 @@ TEST_CASE("broadcast while an AP runs is refused and sends nothing; targeted ret
   CHECK((*table)[1].load_state() == CpuState::kOnline);
   CHECK((*table)[3].load_state() == CpuState::kFailed);
 
-  SUBCASE("a going-down or kicked AP blocks it too") {
-    for (CpuState s : {CpuState::kGoingDown, CpuState::kKicked, CpuState::kAlive}) {
+  SUBCASE("a going-down or wake_sent AP blocks it too") {
+    for (CpuState s : {CpuState::kGoingDown, CpuState::kWakeSent, CpuState::kAlive}) {
       for (uint32_t i = 1; i < 4; ++i) (*table)[i].state.store(uint32_t(CpuState::kOffline), MemoryOrder::kRelaxed);
       (*table)[2].state.store(uint32_t(s), MemoryOrder::kRelaxed);
       CHECK(bring_up_aps(*table, apic, clock, waiter, page(), o).error == Error::kBroadcastWhileRunning);
@@ -215,8 +215,8 @@ TEST_CASE("ap_main: a late AP runs no kernel hook; an awaited one records alive 
     CHECK(g_hooks.announces == 0);
     CHECK(r.load_stage() == BootStage::kLong);
   }
-  SUBCASE("kicked: alive before the kernel's hooks, online after its setup") {
-    r.state.store(uint32_t(CpuState::kKicked), MemoryOrder::kRelaxed);
+  SUBCASE("wake_sent: alive before the kernel's hooks, online after its setup") {
+    r.state.store(uint32_t(CpuState::kWakeSent), MemoryOrder::kRelaxed);
     CHECK(ap_main<RecordingPlatform>(&r) == ApExit::kWentOffline);
     CHECK(g_hooks.stage_at_install == BootStage::kAlive);
     CHECK(r.load_stage() == BootStage::kOnline);

@@ -22,16 +22,16 @@ using smpboot::MemoryOrder;
 
 namespace {
 
-constexpr CpuState kAll[] = {CpuState::kOffline, CpuState::kKicked,    CpuState::kAlive,
+constexpr CpuState kAll[] = {CpuState::kOffline, CpuState::kWakeSent,    CpuState::kAlive,
                              CpuState::kOnline,  CpuState::kGoingDown, CpuState::kFailed};
 
 // The intended machine, written out independently of is_legal_transition:
-// offline->kicked->alive->online; kicked->failed; alive->failed; failed->kicked;
+// offline->wake_sent->alive->online; wake_sent->failed; alive->failed; failed->wake_sent;
 // failed->offline; online->going_down->offline; going_down->failed.
 const std::set<std::pair<CpuState, CpuState>> kLegal = {
-    {CpuState::kOffline, CpuState::kKicked},   {CpuState::kKicked, CpuState::kAlive},
-    {CpuState::kAlive, CpuState::kOnline},     {CpuState::kKicked, CpuState::kFailed},
-    {CpuState::kAlive, CpuState::kFailed},     {CpuState::kFailed, CpuState::kKicked},
+    {CpuState::kOffline, CpuState::kWakeSent},   {CpuState::kWakeSent, CpuState::kAlive},
+    {CpuState::kAlive, CpuState::kOnline},     {CpuState::kWakeSent, CpuState::kFailed},
+    {CpuState::kAlive, CpuState::kFailed},     {CpuState::kFailed, CpuState::kWakeSent},
     {CpuState::kFailed, CpuState::kOffline},   {CpuState::kOnline, CpuState::kGoingDown},
     {CpuState::kGoingDown, CpuState::kOffline}, {CpuState::kGoingDown, CpuState::kFailed},
 };
@@ -68,7 +68,7 @@ TEST_CASE("no state may transition to itself, and a failed CPU never jumps to al
 }
 
 TEST_CASE("values outside the enum are never legal") {
-  CHECK_FALSE(is_legal_transition(CpuState(6), CpuState::kKicked));
+  CHECK_FALSE(is_legal_transition(CpuState(6), CpuState::kWakeSent));
   CHECK_FALSE(is_legal_transition(CpuState(0xFFFF'FFFFu), CpuState::kOffline));
   CHECK_FALSE(is_legal_transition(CpuState::kOffline, CpuState(7)));
   CHECK(std::string(smpboot::cpu_state_name(CpuState(9))) == "invalid");
@@ -118,20 +118,20 @@ TEST_CASE("CpuRecord::transition fails when the record is not in `from`") {
   }
 }
 
-TEST_CASE("a BSP timeout and a late AP race for kicked: only the first wins") {
+TEST_CASE("a BSP timeout and a late AP race for wake_sent: only the first wins") {
   CpuRecord r;
   r.reset(ApicId{4}, CpuIndex{2});
-  REQUIRE(r.transition(CpuState::kOffline, CpuState::kKicked).ok());
-  REQUIRE(r.transition(CpuState::kKicked, CpuState::kFailed).ok());  // BSP gives up
-  CHECK(r.transition(CpuState::kKicked, CpuState::kAlive).error() == Error::kIllegalTransition);
+  REQUIRE(r.transition(CpuState::kOffline, CpuState::kWakeSent).ok());
+  REQUIRE(r.transition(CpuState::kWakeSent, CpuState::kFailed).ok());  // BSP gives up
+  CHECK(r.transition(CpuState::kWakeSent, CpuState::kAlive).error() == Error::kIllegalTransition);
   CHECK(r.load_state() == CpuState::kFailed);
   // Retry, come up, go down, come back.
-  CHECK(r.transition(CpuState::kFailed, CpuState::kKicked).ok());
-  CHECK(r.transition(CpuState::kKicked, CpuState::kAlive).ok());
+  CHECK(r.transition(CpuState::kFailed, CpuState::kWakeSent).ok());
+  CHECK(r.transition(CpuState::kWakeSent, CpuState::kAlive).ok());
   CHECK(r.transition(CpuState::kAlive, CpuState::kOnline).ok());
   CHECK(r.transition(CpuState::kOnline, CpuState::kGoingDown).ok());
   CHECK(r.transition(CpuState::kGoingDown, CpuState::kOffline).ok());
-  CHECK(r.transition(CpuState::kOffline, CpuState::kKicked).ok());
+  CHECK(r.transition(CpuState::kOffline, CpuState::kWakeSent).ok());
 }
 
 TEST_CASE("reset() gives a fresh offline record for the ID and index") {
@@ -147,7 +147,7 @@ TEST_CASE("reset() gives a fresh offline record for the ID and index") {
   r.flags = smpboot::kCpuFlagFirmwareBsp;
   r.fail(Error::kApNeverAlive);
   r.esr = 0x80;
-  r.kick_us = r.alive_us = r.online_us = 99;
+  r.wake_sent_us = r.alive_us = r.online_us = 99;
   r.idt_base = 0x5000;
   r.idt_limit = 0xFFF;
   r.kernel_data = 0x6000;
@@ -171,7 +171,7 @@ TEST_CASE("reset() gives a fresh offline record for the ID and index") {
   CHECK_FALSE(r.is_firmware_bsp());
   CHECK(r.error == Error::kNone);
   CHECK(r.esr == 0);
-  CHECK(r.kick_us == 0);
+  CHECK(r.wake_sent_us == 0);
   CHECK(r.alive_us == 0);
   CHECK(r.online_us == 0);
   CHECK(r.idt_base == 0);

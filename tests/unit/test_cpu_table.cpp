@@ -242,10 +242,10 @@ TEST_CASE("count_in counts records by state") {
   CpuTable<64> t;
   for (uint32_t id = 0; id < 10; ++id) REQUIRE(t.add(ApicId{id}).ok());
   CHECK(t.count_in(CpuState::kOffline) == 10);
-  for (uint32_t i = 1; i < 4; ++i) REQUIRE(t[i].transition(CpuState::kOffline, CpuState::kKicked).ok());
-  REQUIRE(t[3].transition(CpuState::kKicked, CpuState::kFailed).ok());
+  for (uint32_t i = 1; i < 4; ++i) REQUIRE(t[i].transition(CpuState::kOffline, CpuState::kWakeSent).ok());
+  REQUIRE(t[3].transition(CpuState::kWakeSent, CpuState::kFailed).ok());
   CHECK(t.count_in(CpuState::kOffline) == 7);
-  CHECK(t.count_in(CpuState::kKicked) == 2);
+  CHECK(t.count_in(CpuState::kWakeSent) == 2);
   CHECK(t.count_in(CpuState::kFailed) == 1);
   CHECK(t.count_in(CpuState::kOnline) == 0);
 }

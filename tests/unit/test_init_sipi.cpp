@@ -24,7 +24,7 @@ constexpr uint32_t kIcrMsr = 0x830, kEsrMsr = 0x828;  // x2APIC MSRs (SDM 11.12.
 StartPage page() { return StartPage::from_phys(0x8000).value(); }
 
 // A Clock that notes where in the MSR traffic each delay fell, and can play an AP that starts
-// during the delay after its first STARTUP (kicked -> alive, as ap_main does).
+// during the delay after its first STARTUP (wake_sent -> alive, as ap_main does).
 struct TracingClock {
   const FakeMsrState* msrs;
   CpuRecord* starts_after_first_startup = nullptr;
@@ -35,7 +35,7 @@ struct TracingClock {
   uint64_t now_us() noexcept { return ++now; }
   void delay_us(uint64_t us) noexcept {
     if (delays == 1 && starts_after_first_startup != nullptr) {
-      (void)starts_after_first_startup->transition(CpuState::kKicked, CpuState::kAlive);
+      (void)starts_after_first_startup->transition(CpuState::kWakeSent, CpuState::kAlive);
     }
     if (delays < 16) delay_at[delays] = msrs->log.count, delay_len[delays] = us;
     ++delays;
@@ -204,7 +204,7 @@ TEST_CASE("phased: every INIT, one INIT delay, then each STARTUP round to the AP
         "STARTUP 3 08\n"
         "delay 200\n"
         "esr=0\n");
-  CHECK((*table)[1].load_state() == CpuState::kKicked);
+  CHECK((*table)[1].load_state() == CpuState::kWakeSent);
   CHECK((*table)[2].load_state() == CpuState::kAlive);
 }
 
@@ -229,7 +229,7 @@ TEST_CASE("phased with nothing to wake sends no IPI and pays no delay") {
   CHECK(b.trace() == "esr=0\nesr=0\n");
 }
 
-TEST_CASE("broadcast: refused while an AP runs; a failed sequence fails every kicked record") {
+TEST_CASE("broadcast: refused while an AP runs; a failed sequence fails every wake_sent record") {
   auto table = std::make_unique<CpuTable<8>>();
   fill(*table, 4);
   uint32_t esr = 0;
@@ -257,11 +257,11 @@ TEST_CASE("broadcast: refused while an AP runs; a failed sequence fails every ki
     }
     CHECK((*table)[0].load_state() == CpuState::kOnline);
   }
-  SUBCASE("sent: every woken record kicked, one shorthand sequence") {
+  SUBCASE("sent: every woken record wake_sent, one shorthand sequence") {
     X2ApicBench b;
     CHECK(wake_aps_broadcast(*table, b.apic, b.clock, page(), kModernDelays, every_ap,
                              esr).ok());
-    for (uint32_t i = 1; i < 4; ++i) CHECK((*table)[i].load_state() == CpuState::kKicked);
+    for (uint32_t i = 1; i < 4; ++i) CHECK((*table)[i].load_state() == CpuState::kWakeSent);
     CHECK(b.trace() ==
           "esr=0\n"
           "INIT all-but-self\n"

@@ -13,7 +13,7 @@
 
 using namespace smpboot;
 
-TEST_CASE("begin_wake: offline or failed -> kicked, pending, this wake's times only") {
+TEST_CASE("begin_wake: offline or failed -> wake_sent, pending, this wake's times only") {
   testing::FakeClock clock;
   for (CpuState from : {CpuState::kOffline, CpuState::kFailed}) {
     CpuRecord r;
@@ -22,9 +22,9 @@ TEST_CASE("begin_wake: offline or failed -> kicked, pending, this wake's times o
     r.error = Error::kApNeverAlive;
     r.esr = 4;
     REQUIRE(begin_wake(r, clock).ok());
-    CHECK(r.load_state() == CpuState::kKicked);
+    CHECK(r.load_state() == CpuState::kWakeSent);
     CHECK(r.wake_pending.load(MemoryOrder::kRelaxed) == 1);
-    CHECK(r.kick_us != 0);
+    CHECK(r.wake_sent_us != 0);
     CHECK(r.alive_us == 0);
     CHECK(r.online_us == 0);
     CHECK(r.error == Error::kNone);
@@ -34,7 +34,7 @@ TEST_CASE("begin_wake: offline or failed -> kicked, pending, this wake's times o
 
 TEST_CASE("begin_wake refuses a CPU that is running or already being woken") {
   testing::FakeClock clock;
-  for (CpuState from : {CpuState::kKicked, CpuState::kAlive, CpuState::kOnline, CpuState::kGoingDown}) {
+  for (CpuState from : {CpuState::kWakeSent, CpuState::kAlive, CpuState::kOnline, CpuState::kGoingDown}) {
     CpuRecord r;
     r.state.store(uint32_t(from), MemoryOrder::kRelaxed);
     CHECK(begin_wake(r, clock).error() == Error::kIllegalTransition);
@@ -47,14 +47,14 @@ TEST_CASE("fail_wake records why; a CPU that started anyway keeps its progress")
   testing::FakeClock clock;
   CpuRecord r;
   REQUIRE(begin_wake(r, clock).ok());
-  SUBCASE("still kicked: failed, with the error and ESR bits") {
+  SUBCASE("still wake_sent: failed, with the error and ESR bits") {
     fail_wake(r, Error::kDeliveryError, 0x04);
     CHECK(r.load_state() == CpuState::kFailed);
     CHECK(r.error == Error::kDeliveryError);
     CHECK(r.esr == 0x04);
   }
   SUBCASE("the AP already moved to alive: the state is its, the error is still kept") {
-    REQUIRE(r.transition(CpuState::kKicked, CpuState::kAlive).ok());
+    REQUIRE(r.transition(CpuState::kWakeSent, CpuState::kAlive).ok());
     fail_wake(r, Error::kIcrBusyTimeout);
     CHECK(r.load_state() == CpuState::kAlive);
     CHECK(r.error == Error::kIcrBusyTimeout);

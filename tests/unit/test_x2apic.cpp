@@ -116,7 +116,7 @@ TEST_CASE("shorthand IPIs carry no destination") {
 
 TEST_CASE("every ICR write is preceded by MFENCE; LFENCE, and nothing else is fenced") {
   // SDM Vol. 3A 11.12.3 "MSR Access in x2APIC Mode": WRMSR to an APIC register is not
-  // serializing; a store before an IPI (a record marked kicked, a token hand-off) must be
+  // serializing; a store before an IPI (a record marked wake_sent, a token hand-off) must be
   // globally visible before the target can see the IPI. TCG and Bochs never reorder, so only
   // this test can tell.
   FakeMsrState state;

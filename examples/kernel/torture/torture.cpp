@@ -231,7 +231,7 @@ void torture_cycle(CpuRecord& me) {
     ++t.failures;
     platform::kprintf("SMPBOOT NOTE torture cycle=%u controller=%u victim=%u state=%s error=%s\n",
                       t.cycles_done, me.index, victim->index, cpu_state_name(victim->load_state()),
-                      error_name(Error(victim->error)));
+                      error_name(victim->error));
   } else if (t.samples < TortureState::kMaxSamples) {
     t.offline_us[t.samples] = uint32_t(t1 - t0);
     t.online_us[t.samples] = uint32_t(t2 - t1);

@@ -37,7 +37,7 @@ class X2Apic : public LocalApicCommon<X2ApicRegisters<Msr>> {
     if (cmd.shorthand == Shorthand::kNone && !can_address(cmd.destination)) {
       return Error::kDestinationTooWide;
     }
-    // The target may read what we stored just before (a record marked kicked, a token):
+    // The target may read what we stored just before (a record marked wake_sent, a token):
     // those stores must be visible before the IPI is (11.12.3).
     msr().fence_before_apic_write();
     msr().write(apic_reg::kIcrLow.x2apic_msr(), icr::encode_x2apic(cmd));

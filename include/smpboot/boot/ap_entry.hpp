@@ -1,6 +1,6 @@
 // The one C++ entry every wake path uses, on the woken CPU, already on its own stack (the
 // trampoline switched to record->stack_top; the NMI path for CPU0 does the same from CPU0's
-// record). It claims the wake (kicked -> alive) before running any kernel hook, installs the
+// record). It claims the wake (wake_sent -> alive) before running any kernel hook, installs the
 // CPU state the record names, then moves alive -> online. A CPU whose record was already
 // marked failed (it came too late) parks instead: the BSP gave up on it and its report says so.
 #pragma once
@@ -31,7 +31,7 @@ concept ApPlatform = requires(CpuRecord& r) {
 };
 
 enum class ApExit : uint8_t {
-  kLate,         // the record was no longer "kicked": the controller gave up on this CPU
+  kLate,         // the record was no longer "wake_sent": the controller gave up on this CPU
   kSetupFailed,  // cpu_setup said no; the record is failed
   kNotOnline,    // someone moved the record between alive and online
   kWentOffline,  // run() returned
@@ -45,7 +45,7 @@ ApExit ap_main(CpuRecord* self) noexcept {
   // Too late? Decided before any kernel hook runs: a CPU the controller gave up on parks
   // without touching the kernel's state (the controller also INITs it: bringup.hpp).
   const uint64_t alive_us = P::now_us();
-  if (!self->transition(CpuState::kKicked, CpuState::kAlive)) return ApExit::kLate;
+  if (!self->transition(CpuState::kWakeSent, CpuState::kAlive)) return ApExit::kLate;
   self->alive_us = alive_us;
   self->reach(BootStage::kAlive);
   P::install_cpu_state(*self);

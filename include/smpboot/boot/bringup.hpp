@@ -10,7 +10,7 @@
 //      parallel (wake_aps_phased to every AP, then wait for all) or broadcast
 //      (wake_aps_broadcast: one all-excluding-self sequence, then wait for all);
 //   5. wait (wait_for_wake, wait_for_wakes), sleeping in the Waiter between checks, until every
-//      AP is online or the deadline passes; an AP still kicked or alive then is marked failed
+//      AP is online or the deadline passes; an AP still wake_sent or alive then is marked failed
 //      and sent INIT, and the boot goes on.
 #pragma once
 
@@ -65,10 +65,10 @@ constexpr bool broadcast_is_safe(const Census& census) noexcept {
 // when it is one (IA32_APIC_BASE.BSP), so no wake path ever sends it INIT.
 inline Status mark_bsp_online(CpuRecord& bsp, uint64_t now_us, bool firmware_bsp) noexcept {
   if (firmware_bsp) bsp.flags |= kCpuFlagFirmwareBsp;
-  bsp.kick_us = bsp.alive_us = bsp.online_us = now_us;
+  bsp.wake_sent_us = bsp.alive_us = bsp.online_us = now_us;
   bsp.reach(BootStage::kOnline);
-  if (Status s = bsp.transition(CpuState::kOffline, CpuState::kKicked); !s) return s;
-  if (Status s = bsp.transition(CpuState::kKicked, CpuState::kAlive); !s) return s;
+  if (Status s = bsp.transition(CpuState::kOffline, CpuState::kWakeSent); !s) return s;
+  if (Status s = bsp.transition(CpuState::kWakeSent, CpuState::kAlive); !s) return s;
   return bsp.transition(CpuState::kAlive, CpuState::kOnline);
 }
 

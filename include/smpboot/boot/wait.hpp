@@ -1,6 +1,6 @@
 // Waiting, once for the whole library: the one deadline wait (wait_until), and the BSP side of
 // a wake's end (step 5 of boot/bringup.hpp, and bring_online in boot/hotplug.hpp): wait until
-// the woken CPUs leave kicked/alive or their deadline passes, then fail each that did not and
+// the woken CPUs leave wake_sent/alive or their deadline passes, then fail each that did not and
 // send it INIT. Between checks the waiting CPU sleeps in the kernel's Waiter, never spins.
 #pragma once
 
@@ -28,10 +28,10 @@ bool wait_until(Clk& clock, W& waiter, uint64_t timeout_us, Done&& done) noexcep
   return true;
 }
 
-// A wake is in flight while its AP has not settled: kicked (not yet at its entry) or alive
+// A wake is in flight while its AP has not settled: wake_sent (not yet at its entry) or alive
 // (in its own setup).
 constexpr bool wake_in_flight(CpuState s) noexcept {
-  return s == CpuState::kKicked || s == CpuState::kAlive;
+  return s == CpuState::kWakeSent || s == CpuState::kAlive;
 }
 
 // For one record whose deadline passed: fail it unless it moved on meanwhile, and put a
@@ -42,7 +42,7 @@ constexpr bool wake_in_flight(CpuState s) noexcept {
 // stays failed and its NMI handler ignores it until the next wake.
 template <LocalApic Apic>
 void fail_timed_out_wake(CpuRecord& r, Apic& apic, const WakeDelays& delays) noexcept {
-  if (r.transition(CpuState::kKicked, CpuState::kFailed)) {
+  if (r.transition(CpuState::kWakeSent, CpuState::kFailed)) {
     r.fail(Error::kApNeverAlive);
   } else if (r.transition(CpuState::kAlive, CpuState::kFailed)) {
     r.fail(Error::kApNeverOnline);

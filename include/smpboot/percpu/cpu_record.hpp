@@ -42,7 +42,7 @@ struct alignas(64) CpuRecord {
   // --- C++ only ---
   uint32_t esr = 0;         // ESR bits seen when a send to this CPU failed
   Atomic<uint32_t> stage{0};  // BootStage of the latest wake (the trampoline writes it too)
-  uint64_t kick_us = 0;     // clock times of the last wake, entry and online
+  uint64_t wake_sent_us = 0;     // clock times of the last wake, entry and online
   uint64_t alive_us = 0;
   uint64_t online_us = 0;
   uint64_t idt_base = 0;    // optional: the kernel's per-CPU IDT, installed by its entry hook
@@ -61,7 +61,7 @@ struct alignas(64) CpuRecord {
     flags = esr = 0;
     error = Error::kNone;
     stage.store(uint32_t(BootStage::kNone), MemoryOrder::kRelaxed);
-    kick_us = alive_us = online_us = idt_base = kernel_data = 0;
+    wake_sent_us = alive_us = online_us = idt_base = kernel_data = 0;
     idt_limit = 0;
     wake_count = 0;
   }

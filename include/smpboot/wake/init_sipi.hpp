@@ -88,7 +88,7 @@ uint32_t init_startup_startup(Apic& apic, Clk& clock, const WakeDelays& delays,
 }
 
 // Starts the INIT/SIPI/SIPI wake of one record without touching the APIC: never for the
-// firmware BSP (kInitToBsp, record untouched), only a record begin_wake moves to kicked, and
+// firmware BSP (kInitToBsp, record untouched), only a record begin_wake moves to wake_sent, and
 // only for an ID this APIC mode can address (else the record fails with kDestinationTooWide).
 template <LocalApic Apic, Clock Clk>
 Status begin_init_sipi_wake(const Apic& apic, Clk& clock, CpuRecord& record) noexcept {
@@ -114,8 +114,8 @@ Status send_init_startup_startup(Apic& apic, Clk& clock, WakeTarget target, Star
   return esr == 0 ? Status{} : Status{Error::kDeliveryError};
 }
 
-// Serial: wakes the AP of `record` and moves it to kicked (from offline or failed). The record
-// states the outcome: kicked on success, failed with the error (and ESR bits) otherwise.
+// Serial: wakes the AP of `record` and moves it to wake_sent (from offline or failed). The record
+// states the outcome: wake_sent on success, failed with the error (and ESR bits) otherwise.
 template <LocalApic Apic, Clock Clk>
 Status wake_ap_init_sipi(Apic& apic, Clk& clock, CpuRecord& record, StartPage page,
                          const WakeDelays& delays) noexcept {
@@ -129,7 +129,7 @@ Status wake_ap_init_sipi(Apic& apic, Clk& clock, CpuRecord& record, StartPage pa
 
 // Parallel: every record `wakeable` accepts, in phases, so the delays are paid once for all
 // APs, not once per AP: INIT to each, the INIT delay, STARTUP to each AP still waiting, the
-// STARTUP delay, and again. STARTUP goes only to a record still kicked with its wake pending:
+// STARTUP delay, and again. STARTUP goes only to a record still wake_sent with its wake pending:
 // an AP that already started (ap_main moved it to alive) gets no second one. An IPI that does
 // not go out fails its record only.
 // Returns the ESR after the sequence: the errors of all the APs' IPIs, which no single
@@ -149,7 +149,7 @@ uint32_t wake_aps_phased(CpuTable<N>& table, Apic& apic, Clk& clock, StartPage p
   };
   auto send_startup_phase = [&] {
     for (auto& r : table) {
-      if (r.load_state() != CpuState::kKicked || !r.wake_pending.load(MemoryOrder::kAcquire)) continue;
+      if (r.load_state() != CpuState::kWakeSent || !r.wake_pending.load(MemoryOrder::kAcquire)) continue;
       const Status sent = apic.send(WakeTarget::one(r.apic()).startup(page));
       if (!sent) fail_wake(r, sent.error());
     }
@@ -172,10 +172,10 @@ bool no_ap_running(const CpuTable<N>& table) noexcept {
 }
 
 // Broadcast: one all-excluding-self sequence; every record `wakeable` accepts is moved to
-// kicked first. It also reaches CPUs the table does not hold (disabled in the MADT, left out by
+// wake_sent first. It also reaches CPUs the table does not hold (disabled in the MADT, left out by
 // max_cpus): whether that is acceptable is the caller's to decide (broadcast_is_safe). Refused
 // while any AP runs (kBroadcastWhileRunning), sending nothing. If the sequence fails, every
-// record still kicked fails with its error and the ESR bits, left in `esr` either way.
+// record still wake_sent fails with its error and the ESR bits, left in `esr` either way.
 template <uint32_t N, LocalApic Apic, Clock Clk, class Wakeable>
 Status wake_aps_broadcast(CpuTable<N>& table, Apic& apic, Clk& clock, StartPage page,
                           const WakeDelays& delays, Wakeable&& wakeable, uint32_t& esr) noexcept {
@@ -187,7 +187,7 @@ Status wake_aps_broadcast(CpuTable<N>& table, Apic& apic, Clk& clock, StartPage 
       send_init_startup_startup(apic, clock, WakeTarget::all_excluding_self(), page, delays, esr);
   if (!sent) {
     for (auto& r : table) {
-      if (r.load_state() == CpuState::kKicked) fail_wake(r, sent.error(), esr);
+      if (r.load_state() == CpuState::kWakeSent) fail_wake(r, sent.error(), esr);
     }
   }
   return sent;

@@ -31,7 +31,7 @@ CpuRecord* pending_nmi_wake(CpuTable<N>& table, ApicId self) noexcept {
   CpuRecord* r = table.find_record(self);
   if (r == nullptr) return nullptr;
   if (r->wake_pending.load(MemoryOrder::kAcquire) == 0) return nullptr;
-  return r->load_state() == CpuState::kKicked ? r : nullptr;
+  return r->load_state() == CpuState::kWakeSent ? r : nullptr;
 }
 
 }  // namespace smpboot

@@ -9,9 +9,9 @@
 
 namespace smpboot {
 
-// offline | failed -> kicked. The state moves first and only the winner of that CAS marks the
+// offline | failed -> wake_sent. The state moves first and only the winner of that CAS marks the
 // wake pending (release), so a controller that loses a race for the same CPU leaves the
-// winner's wake alone. Whoever sees wake_pending set (acquire) also sees the record kicked:
+// winner's wake alone. Whoever sees wake_pending set (acquire) also sees the record wake_sent:
 // an NMI handler checking its own record, a phased wake deciding on a second STARTUP.
 // A CPU whose offline never completed (failed with kCpuNeverOffline) may still be running
 // kernel code: waking it (an NMI would hijack a live CPU0) is refused.
@@ -22,8 +22,8 @@ Status begin_wake(CpuRecord& record, Clk& clock) noexcept {
   if (from == CpuState::kFailed && record.error == Error::kCpuNeverOffline) {
     return Error::kCpuNeverOffline;
   }
-  if (Status s = record.transition(from, CpuState::kKicked); !s) return s;
-  record.kick_us = clock.now_us();
+  if (Status s = record.transition(from, CpuState::kWakeSent); !s) return s;
+  record.wake_sent_us = clock.now_us();
   record.alive_us = record.online_us = 0;  // this wake's times, not the previous wake's
   record.error = Error::kNone;
   record.esr = 0;
@@ -32,12 +32,12 @@ Status begin_wake(CpuRecord& record, Clk& clock) noexcept {
   return {};
 }
 
-// The wake failed to go out: keep why (and the ESR bits), and kicked -> failed unless the CPU
+// The wake failed to go out: keep why (and the ESR bits), and wake_sent -> failed unless the CPU
 // started anyway and moved first.
 inline void fail_wake(CpuRecord& record, Error why, uint32_t esr = 0) noexcept {
   record.fail(why);
   record.esr = esr;
-  (void)record.transition(CpuState::kKicked, CpuState::kFailed);
+  (void)record.transition(CpuState::kWakeSent, CpuState::kFailed);
 }
 
 }  // namespace smpboot
