@@ -43,7 +43,7 @@ enum class ApExit : uint8_t {
 template <ApPlatform P>
 ApExit ap_main(CpuRecord* self) noexcept {
   // Too late? Decided before any kernel hook runs: a CPU the controller gave up on parks
-  // without touching the kernel's state (the controller also INITs it: bringup.hpp).
+  // without touching the kernel's state (the controller also INITs it: boot/wait.hpp).
   const uint64_t alive_us = P::now_us();
   if (!self->transition(CpuState::kWakeSent, CpuState::kAlive)) return ApExit::kLate;
   self->alive_us = alive_us;
