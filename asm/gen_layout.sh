@@ -2,11 +2,13 @@
 # asm-offsets: compile asm/asm_offsets.cpp to assembly with the target compiler (g++ or
 # clang++) and turn its "->NAME VALUE" markers into nasm %defines:
 #   gen_layout.sh OUT.inc COMPILER [ARGS...] SRC
-# The compiler writes to a file, not a pipe, so its failure fails this script; so does any
-# marker the sed below does not understand.
+# Fails, writing no OUT.inc, when the compiler fails (it writes to a file, not a pipe, so its
+# status is this script's), when a marker is not understood, or when TP_SIZE is missing; the
+# include is renamed into place only when complete. asm/test_gen_layout_fails.sh checks this.
 set -eu
 out=$1; shift
-"$@" -S -o "$out.s"
+trap 'rm -f "$out.s" "$out.tmp"' EXIT
+"$@" -S -o "$out.s" || { echo "gen_layout.sh: the compiler failed: $*" >&2; exit 1; }
 sed -n 's/.*"->\([A-Z0-9_]*\) \$\{0,1\}\([0-9][0-9]*\)".*/%define \1 \2/p' "$out.s" >"$out.tmp"
 markers=$(grep -c '"->' "$out.s" || true)
 defines=$(grep -c '^%define ' "$out.tmp" || true)
@@ -15,5 +17,4 @@ if [ "$defines" -eq 0 ] || [ "$defines" -ne "$markers" ]; then
   exit 1
 fi
 grep -q '^%define TP_SIZE ' "$out.tmp" || { echo "gen_layout.sh: no TP_SIZE" >&2; exit 1; }
-rm -f "$out.s"
 mv "$out.tmp" "$out"
