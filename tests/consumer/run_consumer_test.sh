@@ -1,21 +1,21 @@
 #!/bin/sh
 # Builds tests/consumer/project, a freestanding kernel-like project, against smpboot the way
-# an OS author would get it, and checks that the linked result needs no runtime at all:
-#   run_consumer_test.sh subproject|installed SMPBOOT_SOURCE_DIR SMPBOOT_BUILD_DIR
-# subproject: subprojects/smpboot is a symlink to the source tree, found by dependency().
-# installed:  `meson install --destdir` from the build dir, found with pkg-config.
+# an OS author would get it, with g++ alone (no clang on PATH), and checks that the linked
+# result needs no runtime and embeds the library's own trampoline:
+#   run_consumer_test.sh subproject|installed SMPBOOT_SOURCE_DIR
+# subproject: subprojects/smpboot is a symlink to the source tree, found by dependency(); the
+#             trampoline is the subproject's variable smpboot_trampoline.
+# installed:  the library configured with every optional part off, installed with
+#             `meson install --destdir`, found with pkg-config; the trampoline is the
+#             pkg-config variable `trampoline`.
 # Everything happens in a fresh temporary directory (KEEP_TMP=1 keeps it); no network.
 set -eu
 
-usage() { echo "usage: $0 subproject|installed SMPBOOT_SOURCE_DIR SMPBOOT_BUILD_DIR" >&2; exit 2; }
-[ $# -eq 3 ] || usage
+usage() { echo "usage: $0 subproject|installed SMPBOOT_SOURCE_DIR" >&2; exit 2; }
+[ $# -eq 2 ] || usage
 mode=$1
 src=$(cd "$2" && pwd)
-build=$(cd "$3" && pwd)
 case "$mode" in subproject|installed) ;; *) usage ;; esac
-MESON=${MESON:-meson}
-NM=${NM:-nm}
-READELF=${READELF:-readelf}
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/smpboot-consumer.XXXXXX")
 if [ "${KEEP_TMP:-0}" = 1 ]; then
@@ -26,6 +26,20 @@ fi
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ok() { echo "ok: $*"; }
 
+# A PATH with only the tools a g++ kernel build needs: no clang, clang++, ld.lld or c++.
+tools="$tmp/tools"
+mkdir "$tools"
+for t in g++ as ld ar nasm meson ninja pkg-config sh sed grep mv rm cat; do
+  p=$(command -v "$t") || fail "$t is not installed"
+  ln -s "$p" "$tools/$t"
+done
+ln -s /usr/bin/python3 "$tools/python3"
+for t in clang clang++ ld.lld c++ cc; do
+  if PATH=$tools command -v "$t" >/dev/null 2>&1; then fail "$t is reachable on the test PATH"; fi
+done
+ok "PATH=$tools: g++, nasm and build tools only; no clang, clang++, ld.lld, c++ or cc"
+run() { env PATH="$tools" CXX=g++ "$@"; }
+
 cp -R "$src/tests/consumer/project" "$tmp/project"
 cd "$tmp"
 
@@ -35,14 +49,18 @@ if [ "$mode" = subproject ]; then
   # Force the subproject even if an smpboot.pc happens to be installed on this machine.
   setup_args="--wrap-mode=nodownload --force-fallback-for=smpboot"
   expect_include=../project/subprojects/smpboot/include  # meson writes it relative
+  include_dir=$src/include
+  expect_trampoline=$tmp/build-consumer/subprojects/smpboot/asm/trampoline.bin
+  layout_ninja=build-consumer/build.ninja
 else
   stage="$tmp/stage"
-  # Only the devel tag (headers + smpboot.pc): that is what a kernel consumes, and it does not
-  # need host tools built. No rebuild: the headers are copied from the source tree and the
-  # .pc file is written at configure time, and a nested ninja must not touch a build that a
-  # running `meson test` owns.
-  "$MESON" install -C "$build" --no-rebuild --tags devel --destdir "$stage" >install.log 2>&1 \
+  # The library as a distribution would build it: every optional part off, and still the
+  # trampoline is built and installed. Only the devel tag: what a kernel consumes.
+  run meson setup -Dtests=false -Dtools=false -Dexample=false -Dboot_tests=false \
+    "$src" build-lib >lib-setup.log 2>&1 || { cat lib-setup.log; fail "meson setup of smpboot"; }
+  run meson install -C build-lib --tags devel --destdir "$stage" >install.log 2>&1 \
     || { cat install.log; fail "meson install --destdir"; }
+  ok "configured smpboot with tests, tools and example off, built and installed it with g++"
   pc=$(find "$stage" -name smpboot.pc | head -n 1)
   [ -n "$pc" ] || fail "no smpboot.pc under $stage"
   # The .pc file names the real prefix (/usr/local); the sysroot maps it into the stage, as
@@ -61,20 +79,49 @@ else
     "$stage"/*) ;;
     *) fail "pkg-config include dir '$expect_include' is not in the stage" ;;
   esac
+  include_dir=$expect_include
   [ -f "$expect_include/smpboot/smpboot.hpp" ] || fail "no smpboot/smpboot.hpp in $expect_include"
   diff -r "$src/include/smpboot" "$expect_include/smpboot" >/dev/null \
     || fail "installed headers differ from $src/include/smpboot"
   ok "installed headers are identical to the source tree's"
+  expect_trampoline=$(pkg-config --variable=trampoline smpboot) \
+    || fail "pkg-config --variable=trampoline smpboot"
+  case "$expect_trampoline" in
+    "$stage"/*/share/smpboot/trampoline.bin) ;;
+    *) fail "pkg-config variable trampoline='$expect_trampoline' is not <datadir>/smpboot/trampoline.bin in the stage" ;;
+  esac
+  share=$(dirname "$expect_trampoline")
+  for f in trampoline.bin trampoline.asm smpboot_layout.inc; do
+    [ -f "$share/$f" ] || fail "no $f installed in ${share#"$stage"}"
+  done
+  ok "installed ${share#"$stage"}/: trampoline.bin (pkg-config variable trampoline), trampoline.asm, smpboot_layout.inc"
+  # The recipe for kernels that assemble it themselves (docs/porting-guide.md) gives the
+  # same bytes.
+  run nasm -f bin -I "$share/" "$share/trampoline.asm" -o own-trampoline.bin \
+    || fail "nasm on the installed trampoline.asm and smpboot_layout.inc"
+  cmp -s own-trampoline.bin "$expect_trampoline" \
+    || fail "the installed trampoline.asm assembles to other bytes than trampoline.bin"
+  ok "the installed trampoline.asm + smpboot_layout.inc assemble to the installed trampoline.bin"
   setup_args="--wrap-mode=nofallback"
+  layout_ninja=build-lib/build.ninja
 fi
 
 # shellcheck disable=SC2086  # setup_args is a list of words
-"$MESON" setup $setup_args project build-consumer >setup.log 2>&1 \
+run meson setup $setup_args project build-consumer >setup.log 2>&1 \
   || { cat setup.log; fail "meson setup of the consumer ($mode)"; }
-"$MESON" compile -C build-consumer >compile.log 2>&1 \
+run meson compile -C build-consumer >compile.log 2>&1 \
   || { cat compile.log; fail "build of the consumer ($mode)"; }
 compiler=$(sed -n 's/^C++ compiler for the host machine: [^(]*(\([^ ]* [^ ]*\) .*/\1/p' setup.log | head -n 1)
+case "$compiler" in gcc*) ;; *) fail "the consumer was configured with '$compiler', not g++" ;; esac
 ok "configured and built the consumer with smpboot as $mode, compiler $compiler"
+
+# The layout include was generated by g++ (the compiler meson was configured with).
+layout_cmd=$(grep -A1 'smpboot_layout.inc: CUSTOM_COMMAND' "$layout_ninja" | tail -n 1)
+case "$layout_cmd" in
+  *clang*) fail "the layout step ran clang: $layout_cmd" ;;
+  *gen_layout.sh*g++*) ok "smpboot_layout.inc was generated with g++" ;;
+  *) fail "no g++ layout step in $layout_ninja: $layout_cmd" ;;
+esac
 
 # The headers must come from where this mode says, not from the source tree by accident.
 grep -q -- "-I$expect_include" build-consumer/compile_commands.json \
@@ -84,28 +131,48 @@ if [ "$mode" = installed ] && grep -q -- "-I$src/include" build-consumer/compile
 fi
 ok "compiled with -I$expect_include"
 
+# The trampoline the consumer embedded is the one the library exports.
+used=$(sed -n 's/^Message: smpboot trampoline: //p' setup.log)
+[ "$used" = "$expect_trampoline" ] \
+  || fail "the consumer embedded '$used', not the library's export '$expect_trampoline'"
+[ -f "$expect_trampoline" ] || fail "$expect_trampoline was not built"
+magic=$(od -A n -t c -j 8 -N 4 "$expect_trampoline" | tr -d ' ')
+[ "$magic" = SMPT ] || fail "$expect_trampoline has '$magic' at offset 8, not SMPT"
+ok "the consumer got the trampoline from the library: $expect_trampoline (SMPT at offset 8)"
+
+# The library's blob checks, built with g++ against this route's headers, on the blob as it
+# was linked into the kernel.
+run g++ -std=c++20 -Wall -Wextra -Werror -I"$include_dir" "$src/tests/consumer/check_blob.cpp" \
+  -o check-blob >check-blob.log 2>&1 || { cat check-blob.log; fail "build of check_blob"; }
+
 for exe in consumer-kernel-O0 consumer-kernel-O2; do
   bin=build-consumer/$exe
   [ -f "$bin" ] || fail "$bin was not built"
-  undefined=$("$NM" -u "$bin")
+  undefined=$(nm -u "$bin")
   [ -z "$undefined" ] || fail "$exe has undefined symbols:
 $undefined"
   ok "$exe: nm -u lists no undefined symbols" \
     "(no __cxa_*, _Unwind_*, operator new/delete, __stack_chk_fail, libgcc)"
-  "$NM" "$bin" | grep -q ' T consumer_main$' || fail "$exe does not define consumer_main"
+  nm "$bin" | grep -q ' T consumer_main$' || fail "$exe does not define consumer_main"
   # A static constructor would never run in a kernel without a C runtime to call it.
-  if "$READELF" -S -W "$bin" | grep -E -q '\.(init_array|ctors|preinit_array)'; then
+  if readelf -S -W "$bin" | grep -E -q '\.(init_array|ctors|preinit_array)'; then
     fail "$exe has static constructors"
   fi
   ok "$exe: entry consumer_main, no static constructors"
+  objcopy -O binary --only-section=.smpboot_trampoline "$bin" "$exe.trampoline.bin"
+  cmp -s "$exe.trampoline.bin" "$expect_trampoline" \
+    || fail "$exe does not embed the library's trampoline byte for byte"
+  ./check-blob "$exe.trampoline.bin" || fail "the trampoline in $exe fails the blob checks"
+  ok "$exe embeds the library's trampoline, and it passes the blob checks"
 done
 
 # At -O0 every instantiated template keeps its own symbol: prove the protocol was compiled
 # for both policies with the consumer's own Clock and Waiter, not just declared.
-symbols=$("$NM" -C build-consumer/consumer-kernel-O0)
+symbols=$(nm -C build-consumer/consumer-kernel-O0)
 for want in \
   'smpboot::bring_up_aps<64u, smpboot::XApic<smpboot::x86_64::NativeMmio>, (anonymous namespace)::AssumedTscClock, (anonymous namespace)::PauseWaiter>' \
   'smpboot::bring_up_aps<64u, smpboot::X2Apic<smpboot::x86_64::NativeMsr>, (anonymous namespace)::AssumedTscClock, (anonymous namespace)::PauseWaiter>' \
+  'smpboot::install_trampoline<64u>' \
   'smpboot::add_cpus_from_madt<64u>' \
   'smpboot::ap_entry<(anonymous namespace)::ConsumerAp>' \
   'smpboot::Madt::parse'; do

@@ -1,5 +1,6 @@
 // Everything a kernel's SMP bringup instantiates from smpboot, with the native providers:
-// both APIC policies, the MADT walker, the CPU table, the BSP protocol and the AP entry. It is
+// both APIC policies, the MADT walker, the CPU table, the library's trampoline (embedded by
+// trampoline_blob.asm) installed in its SIPI page, the BSP protocol and the AP entry. It is
 // linked, never run: with no C++ runtime in the link, any hidden need for one (__cxa_*,
 // operator new, unwinding, libgcc helpers, static constructors) is left undefined or visible.
 #include <smpboot/smpboot.hpp>
@@ -7,11 +8,16 @@
 
 using namespace smpboot;
 
+// The trampoline smpboot built, as trampoline_blob.asm embeds it.
+extern "C" const uint8_t smpboot_trampoline_start[];
+extern "C" const uint8_t smpboot_trampoline_end[];
+
 namespace {
 
 constexpr uint32_t kMaxCpus = 64;
 constexpr uint32_t kStackBytes = 4096;
 constexpr uint64_t kTrampolinePhys = 0x8000;  // SIPI vector 0x08
+constexpr uint64_t kPml4Phys = 0x1000;        // the boot code's page tables (assumed)
 
 constinit CpuTable<kMaxCpus> cpus;
 alignas(16) constinit uint8_t stacks[kMaxCpus][kStackBytes];
@@ -72,8 +78,12 @@ struct AssumedTscClock {
 };
 static_assert(Clock<AssumedTscClock>);
 
+// It returns at once (a pause), so it meets any deadline; it takes the deadline both as
+// Waiter has asked it (wait()) and as issue 11 has it ask (wait(WaitDeadline)).
 struct PauseWaiter {
   void wait() noexcept { x86_64::NativeCpu{}.pause(); }
+  template <class Deadline>
+  void wait(const Deadline&) noexcept { wait(); }
 };
 static_assert(Waiter<PauseWaiter>);
 
@@ -97,7 +107,7 @@ static_assert(ApPlatform<ConsumerAp>);
 
 // Steps 1 and 3-5 of bringup.hpp for one APIC policy; returns how many CPUs are online.
 template <LocalApic Apic>
-uint32_t start_cpus(Apic& apic, bool firmware_bsp, BringupMode mode) {
+uint32_t start_cpus(Apic& apic, x86_64::NativeMsr& msr, bool firmware_bsp, BringupMode mode) {
   auto madt = Madt::parse(kMadt.bytes, sizeof kMadt.bytes);
   if (!madt) return 1;
   const MadtCpuCensus census = add_cpus_from_madt(cpus, *madt, apic.id());
@@ -105,8 +115,11 @@ uint32_t start_cpus(Apic& apic, bool firmware_bsp, BringupMode mode) {
     cpu.stack_top = reinterpret_cast<uint64_t>(stacks[cpu.index] + kStackBytes);
     cpu.entry = reinterpret_cast<uint64_t>(&ap_entry<ConsumerAp>);
   }
-  // A real kernel gets the start page from install_trampoline after copying the blob there.
-  const auto page = StartPage::from_phys(kTrampolinePhys);
+  // The SIPI page is assumed identity-mapped, as in the example kernel.
+  const auto page = install_trampoline(
+      reinterpret_cast<void*>(kTrampolinePhys), kTrampolinePhys, smpboot_trampoline_start,
+      size_t(smpboot_trampoline_end - smpboot_trampoline_start),
+      trampoline_setup_like_bsp(msr, kPml4Phys), cpus);
   AssumedTscClock clock;
   PauseWaiter waiter;
   if (!page || !mark_bsp_online(cpus[0], clock.now_us(), firmware_bsp)) return 1;
@@ -126,11 +139,11 @@ extern "C" [[noreturn]] void consumer_main() {
   const ApicBase base = read_apic_base(msr);
   if (base.x2apic()) {
     X2Apic<x86_64::NativeMsr> apic(msr);
-    cpus_online = start_cpus(apic, base.is_bsp(), BringupMode::kParallel);
+    cpus_online = start_cpus(apic, msr, base.is_bsp(), BringupMode::kParallel);
   } else {
     // The APIC page is assumed identity-mapped, as in the example kernel.
     XApic<x86_64::NativeMmio> apic(x86_64::NativeMmio(uintptr_t(base.base_phys())));
-    cpus_online = start_cpus(apic, base.is_bsp(), BringupMode::kSerial);
+    cpus_online = start_cpus(apic, msr, base.is_bsp(), BringupMode::kSerial);
   }
   ConsumerAp::park(cpus[0]);
   __builtin_unreachable();
