@@ -84,9 +84,12 @@ inline TscClock<NativeCpu> tsc_clock() noexcept {
 }
 
 // Waiting CPUs sleep: sti; hlt, woken by an IPI or their APIC-timer tick (never spin: under
-// TCG a spinning vCPU starves the others).
+// TCG a spinning vCPU starves the others). The Waiter contract asks wait() to return by the
+// deadline it is given: every wait here runs with the periodic APIC timer started (kTimerVector,
+// 1 ms in bring_up_cpus and torture_cycle, SDM Vol. 3A 11.5.4 "APIC Timer"), so a sleep
+// overruns the deadline by at most one tick and there is no one-shot to arm.
 struct HaltWaiter {
-  void wait() noexcept { asm volatile("sti; hlt; cli" ::: "memory"); }
+  void wait(const WaitDeadline&) noexcept { asm volatile("sti; hlt; cli" ::: "memory"); }
 };
 
 template <ApicMode M>

@@ -68,14 +68,45 @@ void SimMsr::write(uint32_t msr, uint64_t value) noexcept {
   }
 }
 
-void SimWaiter::wait() noexcept {
+namespace {
+
+bool take_wake_vector(SimCpu* cpu) {
+  const bool pending = (cpu->fixed_pending[kWakeVector / 64] >> (kWakeVector % 64)) & 1;
+  cpu->fixed_pending[kWakeVector / 64] &= ~(uint64_t{1} << (kWakeVector % 64));
+  return pending;
+}
+
+// The one-shot timer's expiry as a host time point: SimClock counts steady_clock microseconds.
+// A wait with no end has no timer to arm.
+std::chrono::steady_clock::time_point timer_expiry(const WaitDeadline& deadline) {
+  return std::chrono::steady_clock::time_point(std::chrono::microseconds(deadline.deadline_us));
+}
+
+}  // namespace
+
+void SimWaiter::wait(const WaitDeadline&) noexcept {
   SimCpu* cpu = t_cpu;
   std::unique_lock<std::mutex> lock(cpu->mu);
   // Fixed IPIs to a waiting controller only wake it; the tick bounds the sleep.
   cpu->cv.wait_for(lock, std::chrono::microseconds(500), [&] {
     return (cpu->fixed_pending[kWakeVector / 64] >> (kWakeVector % 64)) & 1;
   });
-  cpu->fixed_pending[kWakeVector / 64] &= ~(uint64_t{1} << (kWakeVector % 64));
+  (void)take_wake_vector(cpu);
+}
+
+void NoTickWaiter::wait(const WaitDeadline& deadline) noexcept {
+  SimCpu* cpu = t_cpu;
+  std::unique_lock<std::mutex> lock(cpu->mu);
+  auto ipi = [&] {
+    return ((cpu->fixed_pending[kWakeVector / 64] >> (kWakeVector % 64)) & 1) ||
+           cpu->machine->stopping();
+  };
+  if (deadline.never()) {
+    cpu->cv.wait(lock, ipi);
+  } else {
+    cpu->cv.wait_until(lock, timer_expiry(deadline), ipi);
+  }
+  (void)take_wake_vector(cpu);
 }
 
 Machine::Machine(std::vector<CpuConfig> configs, Options options)

@@ -136,9 +136,17 @@ struct SimClock {
 // The simulated CPU that is running on this host thread.
 inline thread_local SimCpu* t_cpu = nullptr;
 
-// A CPU sleeping in `sti; hlt`: woken by a fixed IPI, or after a short while (the timer tick).
+// A CPU sleeping in `sti; hlt`: woken by a fixed IPI, or by its periodic timer tick (500 us),
+// the kernel with a tick running; the tick bounds how far a wait overruns its deadline.
 struct SimWaiter {
-  void wait() noexcept;
+  void wait(const WaitDeadline& deadline) noexcept;
+};
+
+// A CPU with no tick at all: `sti; hlt` after arming a one-shot timer for the time the wait
+// has left, so it wakes only for a fixed IPI or at the deadline it was given. With one dead AP
+// no IPI ever comes, and only the deadline ends the wait.
+struct NoTickWaiter {
+  void wait(const WaitDeadline& deadline) noexcept;
 };
 
 class Machine {

@@ -71,6 +71,7 @@ struct Bringup {
 };
 
 // What a kernel's BSP does, on the simulated BSP: table from the MADT, records, bringup.
+template <class W = SimWaiter>
 Bringup bring_up(Machine& m, BringupOptions options, std::vector<uint8_t> madt_bytes = {},
                  uint32_t max_cpus = kCapacity, const Topology* topology = nullptr) {
   if (madt_bytes.empty()) madt_bytes = make_madt(register_ids(m));
@@ -85,7 +86,7 @@ Bringup bring_up(Machine& m, BringupOptions options, std::vector<uint8_t> madt_b
       g_controller_id.store(bsp.value);
       (void)mark_bsp_online(m.table()[0], SimClock{}.now_us(), true);
       SimClock clock;
-      SimWaiter waiter;
+      W waiter;
       const auto page = StartPage::from_phys(0x8000).value();
       out.report = bring_up_aps(m.table(), apic, clock, waiter, page, options);
       return 0;
@@ -180,6 +181,25 @@ TEST_CASE("a dead AP is reported failed, the boot goes on, and a later kick succ
   CHECK(retry.online == 8);
   CHECK(retry.failed == 0);
   CHECK(m.cpu(5).trampoline_entries.load() == 1);  // online CPUs were not woken again
+}
+
+TEST_CASE("a dead AP fails even when the waiter has no tick, only IPIs and its deadline", "[sim][fault][waiter]") {
+  // The waiter sleeps until an IPI or the deadline it is given, nothing else: after the live
+  // APs announce themselves no IPI ever comes, so only the deadline can end the wait. Under
+  // the old contract (wait() with no deadline) this waiter could only block until an IPI, and
+  // bring_up_aps never returned.
+  for (const auto mode : {BringupMode::kParallel, BringupMode::kSerial}) {
+    auto cpus = make_cpus(4, IdPattern::kDense);
+    cpus[2].faults.dead = true;
+    Machine m(cpus, {});
+    const auto b = bring_up<NoTickWaiter>(m, options_for(mode, 100'000));
+    CHECK(b.report.failed == 1);
+    CHECK(b.report.online == 3);
+    const CpuRecord* dead = m.table().find_record(ApicId{2});
+    REQUIRE(dead != nullptr);
+    CHECK(dead->load_state() == CpuState::kFailed);
+    CHECK(dead->error == Error::kApNeverAlive);
+  }
 }
 
 TEST_CASE("a slow AP that arrives after the timeout parks itself and stays failed", "[sim][fault]") {

@@ -18,7 +18,7 @@ using namespace smpboot::testing;
 namespace {
 
 struct NoWait {
-  void wait() noexcept {}
+  void wait(const WaitDeadline&) noexcept {}
 };
 
 StartPage page() { return StartPage::from_phys(0x8000).value(); }
@@ -110,7 +110,7 @@ TEST_CASE("an AP that moved on before its deadline gets no INIT") {
   // The AP reaches online during the wait: a waiter that plays the AP.
   struct ApArrives {
     CpuRecord* r;
-    void wait() noexcept {
+    void wait(const WaitDeadline&) noexcept {
       if (r->transition(CpuState::kWakeSent, CpuState::kAlive)) (void)r->transition(CpuState::kAlive, CpuState::kOnline);
     }
   } waiter{&ap};

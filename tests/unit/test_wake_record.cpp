@@ -64,7 +64,22 @@ TEST_CASE("fail_wake records why; a CPU that started anyway keeps its progress")
 namespace {
 struct CountingWaiter {
   int waits = 0;
-  void wait() noexcept { ++waits; }
+  WaitDeadline first{}, last{};
+  void wait(const WaitDeadline& d) noexcept {
+    if (waits++ == 0) first = d;
+    last = d;
+  }
+};
+
+// A CPU that sleeps in `sti; hlt` with no tick: it wakes only at the deadline it was told
+// (its one-shot timer), which it models by moving the fake clock there.
+struct OneShotWaiter {
+  testing::FakeClock* clock;
+  int waits = 0;
+  void wait(const WaitDeadline& d) noexcept {
+    ++waits;
+    clock->now = d.deadline_us;
+  }
 };
 }  // namespace
 
@@ -79,6 +94,43 @@ TEST_CASE("wait_until: true as soon as done, false once the deadline passes") {
   CHECK_FALSE(wait_until(clock, waiter, 100, [] { return false; }));
   CHECK(waiter.waits >= 4);   // it slept between checks ...
   CHECK(waiter.waits <= 11);  // ... and stopped at the deadline
+}
+
+TEST_CASE("wait_until tells every wait() its deadline and the time left until it") {
+  testing::FakeClock clock;
+  clock.now = 5000;
+  clock.step_us = 10;
+  CountingWaiter waiter;
+  CHECK_FALSE(wait_until(clock, waiter, 100, [] { return false; }));
+  REQUIRE(waiter.waits >= 2);
+  // The deadline is fixed when the wait starts; the time left shrinks, and is never 0 (wait()
+  // is only called before the deadline).
+  CHECK(waiter.first.deadline_us == waiter.last.deadline_us);
+  CHECK(waiter.first.deadline_us > 5000);
+  CHECK(waiter.first.deadline_us <= 5000 + 100 + 10);
+  CHECK(waiter.first.remaining_us <= 100);
+  CHECK(waiter.last.remaining_us < waiter.first.remaining_us);
+  CHECK(waiter.last.remaining_us >= 1);
+  CHECK_FALSE(waiter.first.never());
+}
+
+TEST_CASE("a waiter whose only wake source is its deadline ends a wait that nothing else ends") {
+  testing::FakeClock clock;
+  clock.step_us = 0;  // time passes only while the waiter sleeps
+  OneShotWaiter waiter{&clock};
+  CHECK_FALSE(wait_until(clock, waiter, 1000, [] { return false; }));
+  CHECK(waiter.waits == 1);  // one sleep, woken by its timer at the deadline
+  CHECK(clock.now >= 1000);
+}
+
+TEST_CASE("a timeout too long to represent is a wait with no deadline, not one that wrapped") {
+  testing::FakeClock clock;
+  clock.now = 7;
+  CountingWaiter waiter;
+  int calls = 0;
+  CHECK(wait_until(clock, waiter, ~uint64_t{0}, [&] { return ++calls == 3; }));
+  CHECK(waiter.first.never());
+  CHECK(waiter.first.deadline_us == WaitDeadline::kNever);
 }
 
 TEST_CASE("begin_wake refuses a CPU whose offline never completed, and resets the stage") {

@@ -17,13 +17,20 @@
 namespace smpboot {
 
 // Until done() holds (true) or the deadline passes (false), sleeping in the Waiter between
-// checks. done() is checked once more after every wait, never assumed.
+// checks. done() is checked once more after every wait, never assumed. Each wait() is told
+// the deadline and the time left, so a waiter whose only wake source is a timer it arms
+// itself still returns in time when the CPU waited for is dead and sends nothing. A timeout
+// too long to represent saturates to WaitDeadline::kNever rather than wrapping around.
 template <Clock Clk, Waiter W, class Done>
 bool wait_until(Clk& clock, W& waiter, uint64_t timeout_us, Done&& done) noexcept {
-  Deadline<Clk> deadline(clock, timeout_us);
+  const uint64_t start_us = clock.now_us();
+  const uint64_t deadline_us = timeout_us > WaitDeadline::kNever - start_us
+                                   ? WaitDeadline::kNever
+                                   : start_us + timeout_us;
   while (!done()) {
-    if (deadline.expired()) return false;
-    waiter.wait();
+    const uint64_t now_us = clock.now_us();
+    if (deadline_us != WaitDeadline::kNever && now_us >= deadline_us) return false;
+    waiter.wait(WaitDeadline{.deadline_us = deadline_us, .remaining_us = deadline_us - now_us});
   }
   return true;
 }

@@ -5,15 +5,36 @@
 // not spin: a spinning vCPU can starve the very vCPU it waits for.
 #pragma once
 
+#include <stdint.h>
+
 #include "../core/types.hpp"
 
 namespace smpboot {
 
-// wait() returns after an interrupt or a short while; the caller re-checks and keeps the
-// deadline, so a wait() that returns early is always safe.
+// When the wait that called wait() gives up. Both fields name the same instant: deadline_us on
+// the time line of the Clock the wait was given (Clock::now_us), remaining_us the time from
+// the moment wait() was called until then, which is what a one-shot timer is armed with.
+struct WaitDeadline {
+  // A wait with no end (a timeout too long to represent): deadline_us is kNever, remaining_us
+  // the distance to it, and a waiter may sleep until any interrupt.
+  static constexpr uint64_t kNever = ~uint64_t{0};
+
+  uint64_t deadline_us = kNever;
+  uint64_t remaining_us = kNever;  // never 0: wait() is only called before the deadline
+
+  constexpr bool never() const noexcept { return deadline_us == kNever; }
+};
+
+// The contract: wait(deadline) sleeps until an interrupt (an IPI from the CPU waited for, or
+// any other), and must return by deadline.deadline_us, so it needs a wake source of its own:
+// arm a one-shot timer for deadline.remaining_us (clamped to what the timer can count), or
+// run a periodic tick whose period is the most the wait may overrun. A bare `sti; hlt` with
+// no timer would sleep forever once the CPU waited for is dead: a dead AP sends no IPI.
+// Returning early is always safe: the caller re-checks the record and its own deadline after
+// every wait(), and calls wait() again with the time that is left.
 template <class T>
-concept Waiter = requires(T& w) {
-  { w.wait() } noexcept -> SameAs<void>;
+concept Waiter = requires(T& w, const WaitDeadline& deadline) {
+  { w.wait(deadline) } noexcept -> SameAs<void>;
 };
 
 }  // namespace smpboot
