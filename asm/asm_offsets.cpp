@@ -72,7 +72,9 @@ void smpboot_asm_offsets() {
   SMPBOOT_EXPORT(STAGE_PROTECTED, BootStage::kProtected);
   SMPBOOT_EXPORT(STAGE_LONG, BootStage::kLong);
   SMPBOOT_EXPORT(ERROR_APIC_ID_MISMATCH, Error::kApicIdMismatch);
-  SMPBOOT_EXPORT(SLOT_EMPTY, apic_index::kEmptySlot);
+  SMPBOOT_EXPORT(SLOT_EMPTY_INDEX, apic_index::kEmptySlot >> 32);
+  SMPBOOT_EXPORT(SLOT_INDEX_BIAS, apic_index::kIndexBias);
+  SMPBOOT_EXPORT(X2APIC_BROADCAST_ID, kBroadcastX2ApicId.value);
   SMPBOOT_EXPORT(SLOT_HASH_MULTIPLIER, apic_index::kHashMultiplier);
 
   // Hardware (hw/): MSRs, the APIC ID register, control-register bits, CPUID leaves.

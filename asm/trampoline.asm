@@ -31,6 +31,8 @@ GDT_CODE64 equ 0x18
 ; in 32- or 64-bit code. %1 slot array base, %2 the ID (32-bit register), %3 the register
 ; holding the parameter block's address, %4 the slot register as an address index (eax or
 ; rax), %5 where to go when the ID is not in the table. Out: edx = index. Clobbers eax, ecx.
+; A slot is (index + SLOT_INDEX_BIAS) << 32 | APIC ID; a zero high dword is an empty slot, and
+; is tested before the ID because the ID dword of an empty slot (0) is a real CPU's ID.
 %macro FIND_INDEX 5
     mov ecx, [%3 + p_slot_bits]
     mov edx, 1
@@ -40,10 +42,10 @@ GDT_CODE64 equ 0x18
     imul eax, %2, SLOT_HASH_MULTIPLIER
     shr eax, cl                     ; home slot
 %%probe:
+    cmp dword [%1 + %4 * 8 + 4], SLOT_EMPTY_INDEX
+    je %5
     cmp [%1 + %4 * 8], %2
     je %%found
-    cmp dword [%1 + %4 * 8], SLOT_EMPTY & 0xFFFFFFFF
-    je %5
     inc eax
     shl eax, cl
     shr eax, cl
@@ -51,7 +53,8 @@ GDT_CODE64 equ 0x18
     jnz %%probe
     jmp %5
 %%found:
-    mov edx, [%1 + %4 * 8 + 4]      ; high half of the slot: the CPU index
+    mov edx, [%1 + %4 * 8 + 4]      ; high half of the slot: the CPU index + SLOT_INDEX_BIAS
+    sub edx, SLOT_INDEX_BIAS
 %endmacro
 
 bits 16
@@ -178,7 +181,7 @@ pm32_entry:
     ; off. Not when the IDs disagree: that record may be another CPU's (long mode sorts it out).
     cmp esi, edi
     jne .long_mode
-    cmp edi, SLOT_EMPTY & 0xFFFFFFFF
+    cmp edi, X2APIC_BROADCAST_ID    ; never a CPU (junk CPUID/MSR): as in long mode, park
     je park32
     mov ebx, [ebp + p_slots_phys]
     test ebx, ebx
@@ -243,8 +246,9 @@ lm64_entry:
     mov edi, edi
     mov r8, [rbp + p_slots]
 
-    ; 0xFFFFFFFF (junk CPUID/MSR) would match an empty slot's ID field: never a CPU, park.
-    cmp esi, SLOT_EMPTY & 0xFFFFFFFF
+    ; 0xFFFFFFFF, the x2APIC broadcast ID, is never a CPU (CpuTable::find refuses it too): a
+    ; junk CPUID/MSR read parks here rather than probing the table.
+    cmp esi, X2APIC_BROADCAST_ID
     je park
     cmp esi, edi
     jne .id_mismatch

@@ -6,6 +6,8 @@
 #include <smpboot/percpu/cpu_table.hpp>
 
 #include <cstdint>
+#include <cstring>
+#include <new>
 #include <memory>
 #include <random>
 #include <set>
@@ -21,17 +23,19 @@ namespace apic_index = smpboot::apic_index;
 
 namespace {
 
-// The lookup exactly as asm/trampoline.asm does it: home slot by a 32-bit multiply and a right
-// shift, then probe: match the low dword against the ID first, stop at an empty low dword,
-// step with wrap-around, at most one pass over all slots. Returns the CPU index or -1.
+// The lookup exactly as asm/trampoline.asm does it: park on the ID 0xFFFFFFFF, home slot by a
+// 32-bit multiply and a right shift, then probe: stop at a slot whose high dword is 0 (empty),
+// else match the low dword against the ID, step with wrap-around, at most one pass over all
+// slots; the index is the high dword minus the bias. Returns the CPU index or -1.
 int64_t asm_lookup(const uint64_t* slots, uint32_t slot_bits, uint32_t apic_id) {
+  if (apic_id == 0xFFFF'FFFFu) return -1;
   const uint32_t slot_count = 1u << slot_bits;
   const uint32_t mask = slot_count - 1;
   uint32_t slot = uint32_t(apic_id * apic_index::kHashMultiplier) >> (32 - slot_bits);
   for (uint32_t budget = slot_count; budget != 0; --budget) {
     const uint64_t entry = slots[slot];
-    if (uint32_t(entry) == apic_id) return int64_t(entry >> 32);
-    if (uint32_t(entry) == uint32_t(apic_index::kEmptySlot)) return -1;
+    if (uint32_t(entry >> 32) == 0) return -1;
+    if (uint32_t(entry) == apic_id) return int64_t(uint32_t(entry >> 32) - apic_index::kIndexBias);
     slot = (slot + 1) & mask;
   }
   return -1;
@@ -123,11 +127,12 @@ TEST_CASE("add then find: dense, sparse and large 32-bit IDs") {
   }
 }
 
-TEST_CASE("each slot holds the APIC ID in its low dword and the CPU index in its high dword") {
+TEST_CASE("each slot holds the APIC ID in its low dword and the CPU index + 1 in its high dword") {
   CpuTable<64> t;
   const uint32_t ids[] = {5, 0x0001'0000u, 0xFFFF'FFFEu};
   for (uint32_t id : ids) REQUIRE(t.add(ApicId{id}).ok());
-  std::set<uint64_t> want = {5ull, 0x0001'0000ull | 1ull << 32, 0xFFFF'FFFEull | 2ull << 32};
+  std::set<uint64_t> want = {5ull | 1ull << 32, 0x0001'0000ull | 2ull << 32,
+                             0xFFFF'FFFEull | 3ull << 32};
   std::set<uint64_t> got;
   for (uint32_t s = 0; s < CpuTable<64>::kSlotCount; ++s) {
     if (t.slots()[s] != apic_index::kEmptySlot) got.insert(t.slots()[s]);
@@ -144,13 +149,14 @@ TEST_CASE("duplicates are refused with kDuplicateApicId") {
 }
 
 TEST_CASE("the x2APIC broadcast ID 0xFFFFFFFF is refused and never found") {
-  // SDM 11.12.9: FFFF_FFFFH is broadcast; it is also the empty-slot marker.
+  // SDM 11.12.9: FFFF_FFFFH is broadcast, never a CPU (and a junk ID read returns it).
   CpuTable<4> t;
   CHECK_FALSE(t.add(ApicId{0xFFFF'FFFFu}).ok());
   CHECK(t.size() == 0);
   CHECK(occupied_slots(t) == 0);
   REQUIRE(t.add(ApicId{0}).ok());
   CHECK(t.find(ApicId{0xFFFF'FFFFu}).error() == Error::kApicIdNotInTable);
+  CHECK(asm_lookup(t.slots(), CpuTable<4>::kSlotBits, 0xFFFF'FFFFu) == -1);
 }
 
 TEST_CASE("0xFF is an ordinary ID in the table (a real CPU in x2APIC mode)") {
@@ -262,4 +268,72 @@ TEST_CASE("records are 64-byte aligned in the table, and clear() empties the ind
   CHECK(occupied_slots(*t) == 0);
   CHECK(t->find(ApicId{3}).error() == Error::kApicIdNotInTable);
   CHECK(t->add(ApicId{3})->value == 0);
+}
+
+// --- A zero-filled table is a valid empty one (it lands in .bss) ---------------------------
+
+namespace {
+
+// The way a kernel declares its table. Static storage that is constant-initialized to all
+// zero bytes goes to .bss; with any non-zero byte the whole object would be in .data.
+constinit CpuTable<256> g_bss_table;
+
+}  // namespace
+
+// Both linkers (GNU ld, lld) define these around the zero-filled data of an ELF executable.
+extern "C" char __bss_start[];
+extern "C" char _end[];
+
+TEST_CASE("every byte a default-constructed CpuTable writes is zero") {
+  // Built twice over two different fillings: a byte that differs afterwards is padding the
+  // constructor never wrote (zero anyway in .bss); every other byte must be zero.
+  using Table = CpuTable<256>;
+  alignas(Table) static unsigned char a[sizeof(Table)], b[sizeof(Table)];
+  std::memset(a, 0xA5, sizeof a);
+  std::memset(b, 0x5A, sizeof b);
+  new (a) Table;
+  new (b) Table;
+  size_t written = 0, nonzero = 0;
+  for (size_t i = 0; i < sizeof(Table); ++i) {
+    if (a[i] != b[i]) continue;
+    ++written;
+    nonzero += a[i] != 0;
+  }
+  CHECK(written > sizeof(Table) / 2);
+  CHECK(nonzero == 0);
+}
+
+TEST_CASE("a constinit CpuTable<256> is in .bss, not .data") {
+  const auto at = reinterpret_cast<uintptr_t>(&g_bss_table);
+  CHECK(at >= reinterpret_cast<uintptr_t>(__bss_start));
+  CHECK(at + sizeof g_bss_table <= reinterpret_cast<uintptr_t>(_end));
+}
+
+TEST_CASE("a table that is only zeroed memory finds nothing, then works like any other") {
+  // What a kernel's .bss gives it: no constructor has run over these bytes.
+  using Table = CpuTable<8>;
+  alignas(Table) static unsigned char storage[sizeof(Table)];
+  std::memset(storage, 0, sizeof storage);
+  auto& t = *reinterpret_cast<Table*>(storage);
+  REQUIRE(t.size() == 0);
+  REQUIRE(occupied_slots(t) == 0);  // else add() below would probe forever for an empty slot
+  for (uint32_t id : {0u, 1u, 0xFFu, 0xFFFF'FFFFu}) {
+    CAPTURE(id);
+    CHECK(t.find(ApicId{id}).error() == Error::kApicIdNotInTable);
+    CHECK(asm_lookup(t.slots(), Table::kSlotBits, id) == -1);
+  }
+  // ID 0 matches the ID half of every empty slot: it must still be found only once added.
+  REQUIRE(t.add(ApicId{3}).ok());
+  CHECK(t.find(ApicId{0}).error() == Error::kApicIdNotInTable);
+  CHECK(asm_lookup(t.slots(), Table::kSlotBits, 0) == -1);
+  REQUIRE(t.add(ApicId{0}).ok());
+  CHECK(t.find(ApicId{0})->value == 1);
+  CHECK(asm_lookup(t.slots(), Table::kSlotBits, 0) == 1);
+  CHECK(t.find(ApicId{3})->value == 0);
+  CHECK(t[1].load_state() == CpuState::kOffline);
+  CHECK(t.add(ApicId{0xFFFF'FFFFu}).error() == Error::kApicIdNotInTable);
+
+  REQUIRE(g_bss_table.add(ApicId{0}).ok());
+  CHECK(g_bss_table.find(ApicId{0})->value == 0);
+  g_bss_table.clear();
 }

@@ -15,7 +15,9 @@ namespace smpboot {
 
 inline constexpr uint32_t kTrampolineMagic = 0x54504D53;  // "SMPT"
 // 3: CpuRecord::error is a one-byte Error (was a 32-bit integer).
-inline constexpr uint32_t kBootLayoutVersion = 3;
+// 4: a CpuTable slot holds index + 1 in its high dword, 0 meaning empty (was an ID of
+//    0xFFFFFFFF), so a zero-filled table is valid.
+inline constexpr uint32_t kBootLayoutVersion = 4;
 inline constexpr uint32_t kTrampolineParamsOffset = 8;    // after a 3-byte jmp, 8-aligned
 inline constexpr uint32_t kTrampolineMaxSize = 4096;      // one SIPI page
 

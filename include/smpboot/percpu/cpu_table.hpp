@@ -2,8 +2,9 @@
 // it completely before any AP is woken and never changes the index afterwards, so an AP can
 // look itself up with plain loads (the trampoline does the same in asm). The index is open
 // addressing with linear probing over a power-of-two slot array at most half full; a slot
-// holds the APIC ID in its low 32 bits and the CPU index in its high 32 bits, and an empty
-// slot holds the x2APIC broadcast ID 0xFFFFFFFF, which is never a CPU's ID.
+// holds the APIC ID in its low 32 bits and the CPU index + 1 in its high 32 bits, so an
+// all-zero slot is empty and an all-zero table is a valid empty one: `constinit` puts it in
+// .bss, not .data (a CpuTable<256> would otherwise carry 37 KB of 0xFF bytes in the image).
 #pragma once
 
 #include <stddef.h>
@@ -16,8 +17,20 @@
 namespace smpboot {
 
 namespace apic_index {
-inline constexpr uint64_t kEmptySlot = 0xFFFF'FFFFull;
+// A slot is (index + kIndexBias) << 32 | APIC ID. Emptiness is the high half alone, checked
+// before the ID: the ID half of an empty slot (0) is a real CPU's ID.
+inline constexpr uint64_t kEmptySlot = 0;
+inline constexpr uint32_t kIndexBias = 1;
 inline constexpr uint32_t kHashMultiplier = 0x9E37'79B1u;  // Fibonacci hashing (Knuth 6.4)
+
+constexpr uint64_t make_slot(ApicId id, CpuIndex index) noexcept {
+  return uint64_t{id.value} | (uint64_t{index.value + kIndexBias} << 32);
+}
+constexpr bool slot_empty(uint64_t slot) noexcept { return uint32_t(slot >> 32) == 0; }
+constexpr uint32_t slot_apic_id(uint64_t slot) noexcept { return uint32_t(slot); }
+constexpr CpuIndex slot_index(uint64_t slot) noexcept {
+  return CpuIndex{uint32_t(slot >> 32) - kIndexBias};
+}
 
 constexpr uint32_t slot_bits_for(uint32_t capacity) noexcept {
   uint32_t b = 1;
@@ -39,6 +52,7 @@ class CpuTable {
   static constexpr uint32_t kSlotBits = apic_index::slot_bits_for(Capacity);
   static constexpr uint32_t kSlotCount = 1u << kSlotBits;
 
+  // Every member zero: see the file comment.
   constexpr CpuTable() noexcept { clear(); }
   CpuTable(const CpuTable&) = delete;
   CpuTable& operator=(const CpuTable&) = delete;
@@ -56,18 +70,20 @@ class CpuTable {
     const CpuIndex index{count_++};
     records_[index.value].reset(id, index);
     uint32_t slot = apic_index::home_slot(id.value, kSlotBits);
-    while (slots_[slot] != apic_index::kEmptySlot) slot = (slot + 1) & (kSlotCount - 1);
-    slots_[slot] = uint64_t{id.value} | (uint64_t{index.value} << 32);
+    while (!apic_index::slot_empty(slots_[slot])) slot = (slot + 1) & (kSlotCount - 1);
+    slots_[slot] = apic_index::make_slot(id, index);
     return index;
   }
 
-  // Safe on any CPU once the table is complete.
+  // Safe on any CPU once the table is complete. The x2APIC broadcast ID (SDM Vol. 3A 11.12.9
+  // "ICR Operation in x2APIC Mode") is never a CPU: it is what a junk ID read returns.
   Result<CpuIndex> find(ApicId id) const noexcept {
+    if (id == kBroadcastX2ApicId) return Error::kApicIdNotInTable;
     uint32_t slot = apic_index::home_slot(id.value, kSlotBits);
     for (uint32_t probes = 0; probes < kSlotCount; ++probes) {
       const uint64_t entry = slots_[slot];
-      if (entry == apic_index::kEmptySlot) break;
-      if (uint32_t(entry) == id.value) return CpuIndex{uint32_t(entry >> 32)};
+      if (apic_index::slot_empty(entry)) break;
+      if (apic_index::slot_apic_id(entry) == id.value) return apic_index::slot_index(entry);
       slot = (slot + 1) & (kSlotCount - 1);
     }
     return Error::kApicIdNotInTable;
