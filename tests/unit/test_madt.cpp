@@ -17,6 +17,8 @@ using smpboot::Error;
 using smpboot::Madt;
 using smpboot::MadtChecksum;
 using smpboot::MadtCpuEntry;
+using smpboot::MadtSubtable;
+namespace madt = smpboot::madt;
 
 namespace {
 
@@ -232,8 +234,8 @@ TEST_CASE("unknown and non-CPU subtable types are skipped by their length") {
   ExactBuffer buf(table);
   auto m = Madt::parse(buf.data.get(), buf.size);
   REQUIRE(m.ok());
-  CHECK(m->for_each_subtable([&](uint8_t type, uint32_t offset, uint32_t length) {
-           seen.push_back({type, offset, length});
+  CHECK(m->for_each_subtable([&](const MadtSubtable& s) {
+           seen.push_back({s.type(), s.offset(), s.length()});
          }).ok());
   REQUIRE(seen.size() == 6);
   const Seen want[] = {{0, 44, 8}, {1, 52, 12}, {2, 64, 10}, {0x7F, 74, 2}, {0xFE, 76, 5}, {9, 81, 16}};
@@ -360,7 +362,7 @@ TEST_CASE("malformed subtables stop the walk with a typed error after the entrie
     CHECK(cpus[1].apic_id.value == 0x100);
     // for_each_subtable agrees, and local_apic_phys still answers.
     uint32_t visited = 0;
-    CHECK(m->for_each_subtable([&](uint8_t, uint32_t, uint32_t) { ++visited; }).error() == c.error);
+    CHECK(m->for_each_subtable([&](const MadtSubtable&) { ++visited; }).error() == c.error);
     CHECK(visited == 2);
     CHECK(m->local_apic_phys() == 0xFEE0'0000u);
   }
@@ -448,4 +450,96 @@ TEST_CASE("salvage accepts a bad checksum and clips a Length past the buffer") {
     ExactBuffer bad_buf(bad);
     CHECK(Madt::salvage(bad_buf.data.get(), bad_buf.size).error() == Error::kMadtBadSignature);
   }
+}
+
+// --- Subtable bytes for the kernel's own entries -------------------------------------------
+
+namespace {
+
+// tests/data/madt/desktop__dell__optiplex-3080__0B33085DFA99.apic.dat, byte for byte (the unit tests read no files): eight Local APICs with
+// their NMI entries, one I/O APIC (type 1, ACPI 6.5 5.2.12.3 "I/O APIC Structure": ID at byte
+// 2, address at 4, global system interrupt base at 8), and interrupt source overrides.
+constexpr uint8_t kOptiplex3080Madt[] = {
+    0x41, 0x50, 0x49, 0x43, 0xBC, 0x00, 0x00, 0x00, 0x04, 0x05, 0x44, 0x45,
+    0x4C, 0x4C, 0x20, 0x20, 0x43, 0x42, 0x58, 0x33, 0x20, 0x20, 0x20, 0x00,
+    0x09, 0x20, 0x07, 0x01, 0x41, 0x4D, 0x49, 0x20, 0x13, 0x00, 0x01, 0x00,
+    0x00, 0x00, 0xE0, 0xFE, 0x01, 0x00, 0x00, 0x00, 0x00, 0x08, 0x01, 0x00,
+    0x01, 0x00, 0x00, 0x00, 0x04, 0x06, 0x01, 0x05, 0x00, 0x01, 0x00, 0x08,
+    0x02, 0x02, 0x01, 0x00, 0x00, 0x00, 0x04, 0x06, 0x02, 0x05, 0x00, 0x01,
+    0x00, 0x08, 0x03, 0x04, 0x01, 0x00, 0x00, 0x00, 0x04, 0x06, 0x03, 0x05,
+    0x00, 0x01, 0x00, 0x08, 0x04, 0x06, 0x01, 0x00, 0x00, 0x00, 0x04, 0x06,
+    0x04, 0x05, 0x00, 0x01, 0x00, 0x08, 0x05, 0x01, 0x01, 0x00, 0x00, 0x00,
+    0x04, 0x06, 0x05, 0x05, 0x00, 0x01, 0x00, 0x08, 0x06, 0x03, 0x01, 0x00,
+    0x00, 0x00, 0x04, 0x06, 0x06, 0x05, 0x00, 0x01, 0x00, 0x08, 0x07, 0x05,
+    0x01, 0x00, 0x00, 0x00, 0x04, 0x06, 0x07, 0x05, 0x00, 0x01, 0x00, 0x08,
+    0x08, 0x07, 0x01, 0x00, 0x00, 0x00, 0x04, 0x06, 0x08, 0x05, 0x00, 0x01,
+    0x01, 0x0C, 0x02, 0x00, 0x00, 0x00, 0xC0, 0xFE, 0x00, 0x00, 0x00, 0x00,
+    0x02, 0x0A, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x0A,
+    0x00, 0x09, 0x09, 0x00, 0x00, 0x00, 0x0D, 0x00,
+};
+
+struct IoApic {
+  uint8_t id;
+  uint32_t address;
+  uint32_t gsi_base;
+};
+
+}  // namespace
+
+TEST_CASE("the walker hands each subtable's bytes over: a real table's I/O APIC, in the same walk as its CPUs") {
+  static_assert(sizeof kOptiplex3080Madt == 188);
+  auto m = Madt::parse(kOptiplex3080Madt, sizeof kOptiplex3080Madt, MadtChecksum::kIgnore);
+  REQUIRE(m.ok());
+  std::vector<IoApic> io_apics;
+  uint32_t local_apics = 0, overrides = 0;
+  const auto walk = m->for_each_subtable([&](const MadtSubtable& s) {
+    // Every view lies inside the table, and starts with its own type and length.
+    CHECK(s.bytes() == kOptiplex3080Madt + s.offset());
+    CHECK(s.offset() + s.length() <= sizeof kOptiplex3080Madt);
+    CHECK(s.bytes()[0] == s.type());
+    CHECK(s.bytes()[1] == s.length());
+    if (s.type() == uint8_t(madt::SubtableType::kLocalApic)) ++local_apics;
+    if (s.type() == uint8_t(madt::SubtableType::kInterruptSourceOverride)) ++overrides;
+    if (s.type() != uint8_t(madt::SubtableType::kIoApic)) return;
+    auto id = s.read_u8(2);
+    auto address = s.read_le32(4);
+    auto gsi = s.read_le32(8);
+    REQUIRE((id.ok() && address.ok() && gsi.ok()));
+    io_apics.push_back({*id, *address, *gsi});
+    // Reads stop at the subtable's end (12 bytes), not at the table's.
+    CHECK(s.read_le32(8).ok());
+    CHECK(s.read_le32(9).error() == Error::kMadtSubtableTooShort);
+    CHECK(s.read_le64(8).error() == Error::kMadtSubtableTooShort);
+    CHECK(s.read_u8(12).error() == Error::kMadtSubtableTooShort);
+    CHECK(s.read_le16(0xFFFF'FFFFu).error() == Error::kMadtSubtableTooShort);
+  });
+  CHECK(walk.ok());
+  CHECK(local_apics == 8);
+  CHECK(overrides >= 1);
+  REQUIRE(io_apics.size() == 1);  // the .dsl: I/O Apic ID 02, Address FEC00000, Interrupt 0
+  CHECK(io_apics[0].id == 2);
+  CHECK(io_apics[0].address == 0xFEC0'0000u);
+  CHECK(io_apics[0].gsi_base == 0);
+}
+
+TEST_CASE("a subtable view's reads are bounded by its length byte") {
+  const auto table = MadtBuilder()
+                         .raw({1, 6, 0x11, 0, 0x78, 0x56})  // an I/O APIC cut short at 6 bytes
+                         .local_apic(0, 0, 1)
+                         .build();
+  ExactBuffer buf(table);
+  auto m = Madt::parse(buf.data.get(), buf.size);
+  REQUIRE(m.ok());
+  uint32_t seen = 0;
+  CHECK(m->for_each_subtable([&](const MadtSubtable& s) {
+           if (s.type() != 1) return;
+           ++seen;
+           CHECK(s.length() == 6);
+           CHECK(*s.read_u8(2) == 0x11);
+           CHECK(*s.read_le16(4) == 0x5678);
+           CHECK(s.contains(2, 4));
+           CHECK_FALSE(s.contains(4, 4));
+           CHECK(s.read_le32(4).error() == Error::kMadtSubtableTooShort);
+         }).ok());
+  CHECK(seen == 1);
 }

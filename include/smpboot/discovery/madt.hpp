@@ -3,7 +3,9 @@
 // length byte, and reports Local APIC (type 0) and Local x2APIC (type 9) entries in table
 // order. It never reads outside [data, data + size): a truncated table, a subtable whose
 // length is 0/1 (which would loop forever) or runs past the end stops the walk with a typed
-// error after every entry before it was reported. Unknown subtable types are skipped.
+// error after every entry before it was reported. Unknown subtable types are skipped by the
+// CPU walk; for_each_subtable hands every subtable's checked bytes to the caller (I/O APICs,
+// interrupt source overrides: the library reads none of them itself).
 #pragma once
 
 #include <stddef.h>
@@ -33,6 +35,51 @@ struct MadtCpuEntry {
   constexpr bool placeholder() const noexcept {
     return type == uint8_t(madt::SubtableType::kLocalApic) && apic_id == kBroadcastXApicId;
   }
+};
+
+class Madt;
+
+// One subtable ("Interrupt Controller Structure", ACPI 6.5 5.2.12, Table 5.20): its type, its
+// offset in the MADT and its bytes, which the walker has already checked lie inside the table
+// (length >= 2 and no further than the table's end). bytes()[0] is the type, bytes()[1] the
+// length. The read_* functions are little-endian (ACPI 5.2: all fields are) at a byte offset
+// inside the subtable and refuse, with kMadtSubtableTooShort, any read past its length: a
+// firmware subtable shorter than its type's layout cannot make a reader leave it.
+class MadtSubtable {
+ public:
+  constexpr uint8_t type() const noexcept { return bytes_[0]; }
+  constexpr uint32_t offset() const noexcept { return offset_; }
+  constexpr uint32_t length() const noexcept { return length_; }
+  constexpr const uint8_t* bytes() const noexcept { return bytes_; }
+
+  constexpr bool contains(uint32_t at, uint32_t size) const noexcept {
+    return at <= length_ && size <= length_ - at;
+  }
+  constexpr Result<uint8_t> read_u8(uint32_t at) const noexcept {
+    if (!contains(at, 1)) return Error::kMadtSubtableTooShort;
+    return bytes_[at];
+  }
+  constexpr Result<uint16_t> read_le16(uint32_t at) const noexcept {
+    if (!contains(at, 2)) return Error::kMadtSubtableTooShort;
+    return uint16_t(bytes_[at] | bytes_[at + 1] << 8);
+  }
+  constexpr Result<uint32_t> read_le32(uint32_t at) const noexcept {
+    if (!contains(at, 4)) return Error::kMadtSubtableTooShort;
+    return load_le32(bytes_ + at);
+  }
+  constexpr Result<uint64_t> read_le64(uint32_t at) const noexcept {
+    if (!contains(at, 8)) return Error::kMadtSubtableTooShort;
+    return load_le64(bytes_ + at);
+  }
+
+ private:
+  friend class Madt;
+  constexpr MadtSubtable(const uint8_t* bytes, uint32_t offset, uint32_t length) noexcept
+      : bytes_(bytes), offset_(offset), length_(length) {}
+
+  const uint8_t* bytes_;
+  uint32_t offset_;
+  uint32_t length_;
 };
 
 enum class MadtChecksum : uint8_t { kVerify, kIgnore };
@@ -79,7 +126,8 @@ class Madt {
     return load_le32(data_ + madt::kOffsetLocalApicAddress);
   }
 
-  // Visits every subtable as visit(type, offset, length); stops at the first malformed one.
+  // Visits every subtable as visit(const MadtSubtable&), in table order; stops at the first
+  // malformed one, after visiting every subtable before it.
   template <class Visit>
   Status for_each_subtable(Visit&& visit) const noexcept {
     uint32_t offset = madt::kMadtFixedLength;
@@ -90,7 +138,8 @@ class Madt {
       if (len < 2) return Error::kMadtSubtableTooShort;
       if (len > length_ - offset) return Error::kMadtSubtablePastEnd;
       if (len < minimum_length(type)) return Error::kMadtSubtableTooShort;
-      visit(type, offset, uint32_t{len});
+      const MadtSubtable subtable(data_ + offset, offset, len);
+      visit(subtable);
       offset += len;
     }
     return {};
@@ -100,10 +149,11 @@ class Madt {
   template <class Visit>
   Status for_each_cpu(Visit&& visit) const noexcept {
     uint32_t index = 0;
-    return for_each_subtable([&](uint8_t type, uint32_t offset, uint32_t) {
-      const uint8_t* subtable = data_ + offset;
+    return for_each_subtable([&](const MadtSubtable& s) {
+      const uint8_t type = s.type();
+      const uint8_t* subtable = s.bytes();
       MadtCpuEntry e;
-      e.offset = offset;
+      e.offset = s.offset();
       e.type = type;
       if (type == uint8_t(madt::SubtableType::kLocalApic)) {
         const madt::LocalApicEntry local{subtable};
@@ -126,9 +176,9 @@ class Madt {
   // The local APIC's physical address: a type-5 override wins over the 32-bit header field.
   uint64_t local_apic_phys() const noexcept {
     uint64_t address = local_apic_address();
-    (void)for_each_subtable([&](uint8_t type, uint32_t offset, uint32_t) {
-      if (type == uint8_t(madt::SubtableType::kLocalApicAddressOverride)) {
-        address = madt::LocalApicAddressOverrideEntry{data_ + offset}.local_apic_address();
+    (void)for_each_subtable([&](const MadtSubtable& s) {
+      if (s.type() == uint8_t(madt::SubtableType::kLocalApicAddressOverride)) {
+        address = madt::LocalApicAddressOverrideEntry{s.bytes()}.local_apic_address();
       }
     });
     return address;
