@@ -18,7 +18,7 @@ meson test --print-errorlogs --num-processes "$(nproc)" "$@"
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export TSAN_OPTIONS=halt_on_error=1
 for spec in "thread:sim:tests/sim/smpboot-sim" \
-            "address,undefined:unit corpus:tests/smpboot-unit tests/smpboot-catch2 tests/smpboot-corpus tools/smpboot-inspect"; do
+            "address,undefined:unit corpus:tests/smpboot-unit tests/smpboot-catch2 tests/smpboot-corpus tools/smpboot-inspect asm/smpboot_layout.inc asm/smpboot_layout_g__.inc asm/smpboot_layout_clang__.inc"; do
   IFS=: read -r sanitizer suites targets <<<"$spec"
   dir=$SMPBOOT_ROOT/build-${sanitizer//,/-}
   [ -f "$dir/build.ninja" ] || meson setup "$dir" "$SMPBOOT_ROOT" -Db_sanitize="$sanitizer" \
