@@ -41,15 +41,24 @@ void fill(CpuTable<N>& t, uint32_t n) {
   REQUIRE(mark_bsp_online(t[0], 1, true).ok());
 }
 
-}  // namespace
-
-TEST_CASE("a timed-out AP is put back into wait-for-SIPI with INIT; nobody else is") {
-  auto table = std::make_unique<CpuTable<8>>();
-  fill(*table, 4);
+// A table of `n` CPUs (BSP online) and the x2APIC, clock and waiter a bringup runs on.
+struct Rig {
+  std::unique_ptr<CpuTable<8>> table = std::make_unique<CpuTable<8>>();
   FakeMsrState state;
   X2Apic<FakeMsr> apic{FakeMsr{state}};
   FakeClock clock;
   NoWait waiter;
+};
+Rig& with_cpus(Rig& rig, uint32_t n) {
+  fill(*rig.table, n);
+  return rig;
+}
+
+}  // namespace
+
+TEST_CASE("a timed-out AP is put back into wait-for-SIPI with INIT; nobody else is") {
+  Rig rig;
+  auto& [table, state, apic, clock, waiter] = with_cpus(rig, 4);
   BringupOptions o;
   o.timeout_us = 100;
   // APs 1 and 2 "arrive" (alive, online) as soon as they are wake_sent; AP 3 never does.
@@ -159,12 +168,8 @@ TEST_CASE("broadcast while an AP runs is refused and sends nothing; targeted ret
 }
 
 TEST_CASE("bring_online refuses a CPU whose offline never completed: it may still be running") {
-  auto table = std::make_unique<CpuTable<8>>();
-  fill(*table, 2);
-  FakeMsrState state;
-  X2Apic<FakeMsr> apic{FakeMsr{state}};
-  FakeClock clock;
-  NoWait waiter;
+  Rig rig;
+  auto& [table, state, apic, clock, waiter] = with_cpus(rig, 2);
   for (uint32_t i : {0u, 1u}) {
     CAPTURE(i);
     CpuRecord& victim = (*table)[i];
