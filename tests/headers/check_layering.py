@@ -4,7 +4,9 @@
 usage: check_layering.py INCLUDE_DIR
 
 Fails when
-  - INCLUDE_DIR holds anything but .hpp headers (build inputs and tools live elsewhere);
+  - INCLUDE_DIR holds anything but .hpp headers (build inputs and tools live elsewhere), apart
+    from the C API's smpboot/smpboot.h, which includes no other smpboot header and, besides
+    <stdint.h> and <stddef.h>, only C11's freestanding <stdbool.h>;
   - a header under smpboot/ includes a header of a higher layer, or of another folder on its
     own layer (no two folders on one layer include each other today; allowing a pair is a
     decision to write down in LAYERS' comment, not to slip in);
@@ -25,6 +27,8 @@ LAYERS = [
     ["boot"],                   # the trampoline layout and the BSP-side protocol
     ["smpboot.hpp"],            # the umbrella
 ]
+C_API_HEADER = os.path.join("smpboot", "smpboot.h")
+C_API_SYSTEM_HEADERS = {"stdint.h", "stddef.h", "stdbool.h"}
 RANK = {folder: rank for rank, folders in enumerate(LAYERS) for folder in folders}
 SYSTEM_HEADERS = {"stdint.h", "stddef.h"}
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]', re.M)
@@ -35,6 +39,17 @@ def folder_of(rel):
     return rel.split("/", 1)[0]
 
 
+def check_c_api_header(path):
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    problems = []
+    for kind, name in INCLUDE.findall(text):
+        if kind != "<" or name not in C_API_SYSTEM_HEADERS:
+            problems.append(f"{C_API_HEADER}: #include {name}: the C API header includes only "
+                            + ", ".join(f"<{h}>" for h in sorted(C_API_SYSTEM_HEADERS)))
+    return problems
+
+
 def check(include_dir):
     problems = []
     root = os.path.join(include_dir, "smpboot")
@@ -43,7 +58,9 @@ def check(include_dir):
         for name in files:
             path = os.path.join(dirpath, name)
             rel = os.path.relpath(path, include_dir)
-            if not name.endswith(".hpp"):
+            if rel == C_API_HEADER:
+                problems += check_c_api_header(path)
+            elif not name.endswith(".hpp"):
                 problems.append(f"{rel}: not a header: include/ holds the public .hpp headers only")
             elif not rel.startswith("smpboot" + os.sep):
                 problems.append(f"{rel}: a header outside include/smpboot/")
