@@ -43,4 +43,23 @@ concept CpuControl = requires(T& c) {
   { c.read_tsc() } noexcept -> SameAs<uint64_t>;
 };
 
+// x86 port I/O (IN/OUT, SDM Vol. 1 18.2 "I/O Port Addressing"): what the legacy timers need,
+// the PIT and its channel-2 gate at port 61h (8 bits) and the ACPI PM timer (32 bits). Each call
+// is exactly one IN or OUT of that width.
+template <class T>
+concept PortIo = requires(T& io, uint16_t port, uint8_t value) {
+  { io.in8(port) } noexcept -> SameAs<uint8_t>;
+  { io.out8(port, value) } noexcept -> SameAs<void>;
+  { io.in32(port) } noexcept -> SameAs<uint32_t>;
+};
+
+// Sleeping until the next interrupt: enable interrupts, halt, and disable them again when an
+// interrupt has been handled (`sti; hlt; cli`). Called with interrupts disabled, so a wake
+// source armed just before (a one-shot timer) cannot fire unseen between arming and halting:
+// its interrupt stays pending until STI, whose one-instruction shadow covers the HLT.
+template <class T>
+concept CpuHalt = requires(T& h) {
+  { h.halt_until_interrupt() } noexcept -> SameAs<void>;
+};
+
 }  // namespace smpboot

@@ -45,6 +45,11 @@ enum class Error : uint8_t {
   kMadtBadChecksum,
   kMadtSubtableTooShort,  // subtable length < 2 (would loop forever) or < its type's size
   kMadtSubtablePastEnd,   // subtable runs past the table's end
+  // Clock calibration (time/calibration.hpp)
+  kPitNotCounting,        // PIT channel 2's OUT2 (port 61h bit 5) never rose within the bound
+  kPmTimerNotCounting,    // the ACPI PM timer did not advance within the bound
+  kApicTimerNotCounting,  // the local APIC timer's current count did not fall
+  kTscNotCounting,        // the TSC did not advance over a reference interval
 };
 
 constexpr const char* error_name(Error e) noexcept {
@@ -81,6 +86,10 @@ constexpr const char* error_name(Error e) noexcept {
     case Error::kMadtBadChecksum: return "madt_bad_checksum";
     case Error::kMadtSubtableTooShort: return "madt_subtable_too_short";
     case Error::kMadtSubtablePastEnd: return "madt_subtable_past_end";
+    case Error::kPitNotCounting: return "pit_not_counting";
+    case Error::kPmTimerNotCounting: return "pm_timer_not_counting";
+    case Error::kApicTimerNotCounting: return "apic_timer_not_counting";
+    case Error::kTscNotCounting: return "tsc_not_counting";
   }
   return "unknown";
 }

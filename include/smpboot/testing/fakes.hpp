@@ -8,6 +8,7 @@
 #include "../concepts/clock.hpp"
 #include "../concepts/io.hpp"
 #include "../hw/cpuid.hpp"
+#include "../hw/legacy_timers.hpp"
 
 namespace smpboot::testing {
 
@@ -158,10 +159,222 @@ struct FakeClock {
   }
 };
 
+// Time for the calibration fakes: a TSC at `hz` that advances by `step` ticks on every
+// read_tsc() and pause() (the cost of a read and the loop around it), so a polling loop sees
+// time pass and ends. The legacy timers and the APIC timer below derive their counts from
+// it; `frozen` stops it, to test loops that must not trust the TSC.
+struct FakeTsc {
+  uint64_t hz = 1'000'000'000;
+  uint64_t tsc = 0;
+  uint64_t step = 100;
+  bool frozen = false;
+  uint64_t reads = 0;
+  uint64_t pauses = 0;
+
+  void pause() noexcept {
+    ++pauses;
+    if (!frozen) tsc += step;
+  }
+  uint64_t read_tsc() noexcept {
+    ++reads;
+    if (!frozen) tsc += step;
+    return tsc;
+  }
+  // Ticks of a clock at rate_hz during `tsc_ticks` of this TSC, rounded down; exact while
+  // (tsc_ticks % hz) * rate_hz < 2^64 (every rate below 18 THz for a TSC below 1 THz).
+  constexpr uint64_t ticks_of(uint64_t rate_hz, uint64_t tsc_ticks) const noexcept {
+    return tsc_ticks / hz * rate_hz + tsc_ticks % hz * rate_hz / hz;
+  }
+  // The TSC ticks until a clock at rate_hz has counted `ticks`, rounded up.
+  constexpr uint64_t tsc_for(uint64_t rate_hz, uint64_t ticks) const noexcept {
+    return ticks / rate_hz * hz + (ticks % rate_hz * hz + rate_hz - 1) / rate_hz;
+  }
+};
+
+// A CpuControl handle on a FakeTsc, for holders that take it by value (TscClock).
+struct FakeTscCpu {
+  FakeTsc* time;
+  void pause() noexcept { time->pause(); }
+  uint64_t read_tsc() noexcept { return time->read_tsc(); }
+};
+
+// Port I/O with two timers behind it, both counting on the FakeTsc's time line:
+//  - PIT counter 2 (Intel 8254 data sheet) as the PC wires it: GATE2 = port 61h bit 0, speaker
+//    data = bit 1, OUT2 readable as bit 5. The control word 0xB0 at port 43h selects mode 0 and
+//    drives OUT2 low; the count goes to port 42h LSB then MSB (0 means 65536); it runs at
+//    1.193182 MHz while GATE2 is high and OUT2 rises when it reaches zero. (The 8254's one CLK
+//    to load the count is not modelled, nor reading a count back; other modes leave OUT2 high.)
+//  - the ACPI PM timer (ACPI 6.5 4.8.3.3) at `pm_port`: 3.579545 MHz from `pm_start`, 24 or 32
+//    bits wide, wrapping; a 24-bit timer reads `pm_reserved_byte` in bits 31:24.
+// Every access costs `io_ticks` TSC ticks. Writes are logged in order (reg = port); reads are
+// counted. Other ports read as a floating bus (all ones). Fault modes: `pit_out2_stuck_low`,
+// `pm_stuck` (the PM timer never moves).
+struct FakePortIo {
+  FakeTsc* time = nullptr;
+  uint64_t io_ticks = 0;
+  AccessLog<64> writes = {};
+  uint64_t reads = 0;
+
+  bool pit_out2_stuck_low = false;
+  uint8_t port61 = 0;           // bits 3:0 as last written
+  // Counter 2: idle (power-on, or a mode other than 0: OUT2 high), mode 0 waiting for its
+  // count (OUT2 low), or counting down `pit_count` (OUT2 low until zero).
+  enum class Pit : uint8_t { kIdle, kAwaitingLsb, kAwaitingMsb, kLoaded } pit = Pit::kIdle;
+  uint32_t pit_count = 0;
+  uint64_t pit_counted = 0;     // PIT ticks counted during earlier gate-high spells
+  uint64_t pit_gate_tsc = 0;    // when the current gate-high spell began
+  bool pit_running = false;
+
+  uint16_t pm_port = 0;         // 0: no PM timer
+  bool pm_32bit = false;
+  uint32_t pm_start = 0;
+  uint8_t pm_reserved_byte = 0;
+  bool pm_stuck = false;
+
+  uint8_t in8(uint16_t port) noexcept {
+    spend();
+    ++reads;
+    if (port != pit::kGatePort) return 0xFF;
+    return uint8_t((port61 & 0x0F) | (pit_out2() ? pit::port61::kOut2.kMask : 0));
+  }
+  void out8(uint16_t port, uint8_t value) noexcept {
+    spend();
+    writes.add({AccessKind::kWrite, port, value});
+    const bool gate = pit::port61::kGate2(port61);
+    if (port == pit::kControlPort && pit::control::kSelectCounter(value) == pit::control::kCounter2) {
+      pit = value == pit::kCounter2Mode0 ? Pit::kAwaitingLsb : Pit::kIdle;
+      pit_running = false;
+    } else if (port == pit::kCounter2Port && pit == Pit::kAwaitingLsb) {
+      pit_count = value;
+      pit = Pit::kAwaitingMsb;
+    } else if (port == pit::kCounter2Port && pit == Pit::kAwaitingMsb) {
+      pit_count |= uint32_t(value) << 8;
+      if (pit_count == 0) pit_count = 0x10000;
+      pit = Pit::kLoaded;
+      pit_counted = 0;
+      pit_running = gate;
+      pit_gate_tsc = time->tsc;
+    } else if (port == pit::kGatePort) {
+      const bool now = pit::port61::kGate2(value);
+      port61 = uint8_t(value & 0x0F);
+      if (pit == Pit::kLoaded && !gate && now) {
+        pit_running = true;
+        pit_gate_tsc = time->tsc;
+      } else if (pit == Pit::kLoaded && gate && !now) {
+        pit_counted = pit_ticks();
+        pit_running = false;
+      }
+    }
+  }
+  uint32_t in32(uint16_t port) noexcept {
+    spend();
+    ++reads;
+    if (pm_port == 0 || port != pm_port) return 0xFFFF'FFFFu;
+    const uint64_t ticks = pm_stuck ? 0 : time->ticks_of(pm_timer::kHz, time->tsc);
+    const uint32_t value = uint32_t(pm_start + ticks);
+    if (pm_32bit) return value;
+    return (value & pm_timer::kMask24) | uint32_t(pm_reserved_byte) << 24;
+  }
+
+  // PIT ticks counted since the count was loaded, gate-low spells excluded.
+  uint64_t pit_ticks() const noexcept {
+    return pit_counted +
+           (pit_running ? time->ticks_of(pit::kInputHz, time->tsc - pit_gate_tsc) : 0);
+  }
+  bool pit_out2() const noexcept {
+    if (pit == Pit::kIdle) return true;
+    if (pit != Pit::kLoaded || pit_out2_stuck_low) return false;
+    return pit_ticks() >= pit_count;
+  }
+
+ private:
+  void spend() noexcept { time->tsc += io_ticks; }
+};
+
+// The local APIC timer in one-shot mode (SDM Vol. 3A 11.5.4), counting down at `counts_hz`
+// (its input clock / 16; QEMU: 1 GHz / 16) on the FakeTsc's time line; `stuck` keeps the
+// current count at the initial count. Records every arming.
+struct FakeApicTimer {
+  FakeTsc* time = nullptr;
+  uint64_t counts_hz = 62'500'000;
+  bool stuck = false;
+
+  bool armed = false;           // started and not stopped (it may have reached 0)
+  uint8_t vector = 0;
+  uint32_t initial_count = 0;
+  uint64_t start_tsc = 0;
+  uint32_t starts = 0;
+  uint32_t stops = 0;
+  uint32_t armed_counts[16] = {};  // the initial counts of the first 16 starts
+
+  void start_one_shot_timer(uint8_t v, uint32_t count) noexcept {
+    if (starts < 16) armed_counts[starts] = count;
+    ++starts;
+    armed = count != 0;
+    vector = v;
+    initial_count = count;
+    start_tsc = time->tsc;
+  }
+  uint32_t timer_current_count() noexcept {
+    if (!armed) return 0;
+    if (stuck) return initial_count;
+    const uint64_t elapsed = time->ticks_of(counts_hz, time->tsc - start_tsc);
+    return elapsed >= initial_count ? 0 : uint32_t(initial_count - elapsed);
+  }
+  void stop_timer() noexcept {
+    ++stops;
+    armed = false;
+  }
+  // The TSC value at which the count reaches 0 and the interrupt is raised.
+  uint64_t expiry_tsc() const noexcept { return start_tsc + time->tsc_for(counts_hz, initial_count); }
+};
+
+// What a CpuHalt sleeps through: it wakes at the armed FakeApicTimer's expiry (unless the
+// timer is stuck) or after `other_interrupt_ticks` (0: no other interrupt source), whichever
+// comes first, and moves the FakeTsc there. With neither, a real CPU would sleep forever: the
+// halt is counted in `hangs` and returns at once.
+struct FakeCpuHaltState {
+  FakeTsc* time = nullptr;
+  FakeApicTimer* timer = nullptr;
+  uint64_t other_interrupt_ticks = 0;
+  uint32_t halts = 0;
+  uint32_t timer_wakes = 0;
+  uint32_t other_wakes = 0;
+  uint32_t hangs = 0;
+};
+
+// Copyable handle, as waiters hold their halt policy by value.
+struct FakeCpuHalt {
+  FakeCpuHaltState* s;
+  void halt_until_interrupt() noexcept {
+    ++s->halts;
+    FakeTsc& time = *s->time;
+    const bool timer_due = s->timer && s->timer->armed && !s->timer->stuck;
+    const uint64_t timer_at = timer_due ? s->timer->expiry_tsc() : ~uint64_t{0};
+    const uint64_t other_at =
+        s->other_interrupt_ticks ? time.tsc + s->other_interrupt_ticks : ~uint64_t{0};
+    if (!timer_due && !s->other_interrupt_ticks) {
+      ++s->hangs;
+      return;
+    }
+    if (timer_at <= other_at) {
+      ++s->timer_wakes;
+      if (timer_at > time.tsc) time.tsc = timer_at;
+    } else {
+      ++s->other_wakes;
+      time.tsc = other_at;
+    }
+  }
+};
+
 static_assert(MmioWindow<FakeMmio>);
 static_assert(MsrPort<FakeMsr>);
 static_assert(CpuidSource<FakeCpuid>);
 static_assert(CpuControl<FakeCpu>);
 static_assert(Clock<FakeClock>);
+static_assert(CpuControl<FakeTsc>);
+static_assert(CpuControl<FakeTscCpu>);
+static_assert(PortIo<FakePortIo>);
+static_assert(CpuHalt<FakeCpuHalt>);
 
 }  // namespace smpboot::testing

@@ -66,9 +66,35 @@ struct NativeCpu {
   void enable_interrupts() noexcept { asm volatile("sti" ::: "memory"); }
 };
 
+// Port I/O in ring 0 (IOPL or the TSS bitmap must allow it elsewhere).
+struct NativePortIo {
+  uint8_t in8(uint16_t port) noexcept {
+    uint8_t v;
+    asm volatile("inb %1, %0" : "=a"(v) : "Nd"(port) : "memory");
+    return v;
+  }
+  void out8(uint16_t port, uint8_t value) noexcept {
+    asm volatile("outb %0, %1" ::"a"(value), "Nd"(port) : "memory");
+  }
+  uint32_t in32(uint16_t port) noexcept {
+    uint32_t v;
+    asm volatile("inl %1, %0" : "=a"(v) : "Nd"(port) : "memory");
+    return v;
+  }
+};
+
+// `sti; hlt; cli`: STI's shadow covers HLT, so an interrupt pending before STI (a timer armed
+// with interrupts off) wakes the HLT instead of being taken before it; CLI restores the
+// caller's interrupts-off state once the handler has run.
+struct NativeCpuHalt {
+  void halt_until_interrupt() noexcept { asm volatile("sti; hlt; cli" ::: "memory"); }
+};
+
 static_assert(MmioWindow<NativeMmio>);
 static_assert(MsrPort<NativeMsr>);
 static_assert(CpuidSource<NativeCpuid>);
 static_assert(CpuControl<NativeCpu>);
+static_assert(PortIo<NativePortIo>);
+static_assert(CpuHalt<NativeCpuHalt>);
 
 }  // namespace smpboot::x86_64
