@@ -1,11 +1,12 @@
-// Exports to nasm everything the trampoline shares with C++ ("asm-offsets"): the layout of the
-// parameter block and of CpuRecord, and the hardware constants the trampoline uses, all taken
-// from the headers that define them. asm/gen_layout.sh compiles this file with -S (g++ or
+// Exports to nasm everything the trampoline and the NMI entry share with C++ ("asm-offsets"):
+// the layout of the parameter block, of CpuRecord and of NmiFrame, and the hardware constants
+// the trampoline uses, all taken from the headers that define them. asm/gen_layout.sh compiles this file with -S (g++ or
 // clang++) and turns each "->NAME VALUE" line of the output into "%define NAME VALUE" in
 // smpboot_layout.inc. Never linked into anything.
 #include <stddef.h>
 #include <stdint.h>
 
+#include <smpboot/boot/nmi_entry.hpp>
 #include <smpboot/boot/trampoline_layout.hpp>
 #include <smpboot/core/result.hpp>
 #include <smpboot/hw/apic_regs.hpp>
@@ -76,6 +77,29 @@ void smpboot_asm_offsets() {
   SMPBOOT_EXPORT(SLOT_INDEX_BIAS, apic_index::kIndexBias);
   SMPBOOT_EXPORT(X2APIC_BROADCAST_ID, kBroadcastX2ApicId.value);
   SMPBOOT_EXPORT(SLOT_HASH_MULTIPLIER, apic_index::kHashMultiplier);
+
+  // The NMI entry's frame (boot/nmi_entry.hpp), for asm/nmi_entry.asm.
+  SMPBOOT_EXPORT(NMI_FRAME_SIZE, sizeof(NmiFrame));
+  SMPBOOT_EXPORT(NMI_FRAME_R15, offsetof(NmiFrame, r15));
+  SMPBOOT_EXPORT(NMI_FRAME_R14, offsetof(NmiFrame, r14));
+  SMPBOOT_EXPORT(NMI_FRAME_R13, offsetof(NmiFrame, r13));
+  SMPBOOT_EXPORT(NMI_FRAME_R12, offsetof(NmiFrame, r12));
+  SMPBOOT_EXPORT(NMI_FRAME_R11, offsetof(NmiFrame, r11));
+  SMPBOOT_EXPORT(NMI_FRAME_R10, offsetof(NmiFrame, r10));
+  SMPBOOT_EXPORT(NMI_FRAME_R9, offsetof(NmiFrame, r9));
+  SMPBOOT_EXPORT(NMI_FRAME_R8, offsetof(NmiFrame, r8));
+  SMPBOOT_EXPORT(NMI_FRAME_RBP, offsetof(NmiFrame, rbp));
+  SMPBOOT_EXPORT(NMI_FRAME_RDI, offsetof(NmiFrame, rdi));
+  SMPBOOT_EXPORT(NMI_FRAME_RSI, offsetof(NmiFrame, rsi));
+  SMPBOOT_EXPORT(NMI_FRAME_RDX, offsetof(NmiFrame, rdx));
+  SMPBOOT_EXPORT(NMI_FRAME_RCX, offsetof(NmiFrame, rcx));
+  SMPBOOT_EXPORT(NMI_FRAME_RBX, offsetof(NmiFrame, rbx));
+  SMPBOOT_EXPORT(NMI_FRAME_RAX, offsetof(NmiFrame, rax));
+  SMPBOOT_EXPORT(NMI_FRAME_RIP, offsetof(NmiFrame, rip));
+  SMPBOOT_EXPORT(NMI_FRAME_CS, offsetof(NmiFrame, cs));
+  SMPBOOT_EXPORT(NMI_FRAME_RFLAGS, offsetof(NmiFrame, rflags));
+  SMPBOOT_EXPORT(NMI_FRAME_RSP, offsetof(NmiFrame, rsp));
+  SMPBOOT_EXPORT(NMI_FRAME_SS, offsetof(NmiFrame, ss));
 
   // Hardware (hw/): MSRs, the APIC ID register, control-register bits, CPUID leaves.
   SMPBOOT_EXPORT(MSR_IA32_APIC_BASE, msr::kIa32ApicBase);

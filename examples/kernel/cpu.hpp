@@ -44,7 +44,6 @@ inline constinit CpuTable<kMaxCpus> g_cpus;
 inline constinit SmpConfig g_config;
 inline constinit uint64_t g_lapic_base = 0xFEE0'0000;  // from IA32_APIC_BASE (kmain.cpp)
 inline constinit uint32_t g_timer_counts_per_ms = 0;   // APIC timer, calibrated at boot
-inline constinit Atomic<uint32_t> g_controller_apic{0};  // who waits: gets "online" IPIs
 // How many CPUs the waiting controller still waits for. Only the CPU that takes it to zero
 // (or below) wakes the controller: one IPI per wait instead of one per AP, so 255 APs
 // coming online do not wake the BSP 255 times.
@@ -113,7 +112,8 @@ CpuRecord* my_record() noexcept {
 
 inline PerCpu& percpu_of(CpuRecord& r) noexcept { return *reinterpret_cast<PerCpu*>(r.kernel_data); }
 
-[[noreturn]] inline void park_forever() noexcept { platform::park_loop(); }
+// The library's park loop (nmi_entry.o): an NMI wake of CPU0 must find it there.
+[[noreturn]] inline void park_forever() noexcept { x86_64::park(); }
 
 // An online CPU's life: sleep until an interrupt, run the idle hook if one is set.
 template <ApicMode M>
@@ -129,10 +129,7 @@ template <ApicMode M>
 template <ApicMode M>
 struct KernelApPlatform {
   static void install_cpu_state(CpuRecord& r) noexcept {
-    const CpuRecord& boot_data = boot_data_for(r);
-    x86_64::load_gdt(boot_data.gdt_base, boot_data.gdt_limit, kCodeSelector, kDataSelector);
-    x86_64::write_gs_base(boot_data.gs_base);
-    x86_64::load_idt(r.idt_base, r.idt_limit);
+    x86_64::install_record_state(boot_data_for(r), {kCodeSelector, kDataSelector});
   }
   static uint64_t now_us() noexcept { return tsc_clock().now_us(); }
   static bool cpu_setup(CpuRecord& r) noexcept {
@@ -147,10 +144,10 @@ struct KernelApPlatform {
     make_apic<M>().software_enable(kSpuriousVector);
     return true;
   }
-  static void announce_online(CpuRecord&) noexcept {
+  // The CPU that woke this one (the BSP at boot, the torture's controller later) waits.
+  static void announce_online(CpuRecord& r) noexcept {
     if (g_online_awaited.fetch_add(-1, MemoryOrder::kAcqRel) > 1) return;
-    (void)make_apic<M>().send(
-        IpiCommand::fixed(ApicId{g_controller_apic.load(MemoryOrder::kAcquire)}, kWakeVector));
+    (void)make_apic<M>().send(IpiCommand::fixed(r.controller(), kWakeVector));
   }
   static void run(CpuRecord& r) noexcept { idle_loop<M>(r); }
   static void park(CpuRecord&) noexcept { park_forever(); }

@@ -115,7 +115,6 @@ BringupReport bring_up_cpus(const Madt& madt) {
   platform::set_handler(kTimerVector, on_wake<M>);
   platform::set_handler(kSpuriousVector, on_spurious);
   if (g_timer_counts_per_ms == 0) g_timer_counts_per_ms = apic_timer_counts_per_ms<M>();
-  g_controller_apic.store(g_cpus[0].apic_id, MemoryOrder::kRelease);
   g_online_awaited.store(options.mode == BringupMode::kSerial ? 1 : int32_t(g_cpus.size()) - 1,
                          MemoryOrder::kRelease);
   apic.start_periodic_timer(kTimerVector, g_timer_counts_per_ms);

@@ -45,6 +45,7 @@
 #include "boot/ap_entry.hpp"
 #include "boot/bringup.hpp"
 #include "boot/hotplug.hpp"
+#include "boot/nmi_entry.hpp"
 #include "boot/trampoline.hpp"
 #include "boot/trampoline_layout.hpp"
 #include "boot/wait.hpp"

@@ -59,7 +59,6 @@ TEST_CASE("simulated parallel bringup of 1024 CPUs", "[bench]") {
       m.run_on_bsp([&] {
         for (uint32_t i = 0; i < 1024; ++i) (void)m.table().add(ApicId{cpus[i].register_id});
         m.prepare_records();
-        sim::g_controller_id.store(0);
         (void)mark_bsp_online(m.table()[0], sim::SimClock{}.now_us(), true);
         m.with_apic(sim::t_cpu, [&](auto& apic) {
           sim::SimClock clock;

@@ -328,10 +328,12 @@ void Machine::cpu_main(SimCpu* cpu) {
 
 bool SimPlatform::cpu_setup(CpuRecord&) noexcept { return !t_cpu->config.faults.setup_fails; }
 
-void SimPlatform::announce_online(CpuRecord&) noexcept {
+// Whoever started this wake or offline waits: the record names it (CpuRecord::controller_apic_id,
+// set by the library on every path), so racing controllers each hear from their own victim.
+void SimPlatform::announce_online(CpuRecord& r) noexcept {
   SimCpu* cpu = t_cpu;
   cpu->machine->with_apic(cpu, [&](auto& apic) {
-    (void)apic.send(IpiCommand::fixed(ApicId{g_controller_id.load()}, kWakeVector));
+    (void)apic.send(IpiCommand::fixed(r.controller(), kWakeVector));
     return 0;
   });
 }

@@ -227,7 +227,4 @@ struct SimPlatform {
 };
 static_assert(ApPlatform<SimPlatform>);
 
-// The APIC ID of the controller that waits for "online" announcements.
-inline std::atomic<uint32_t> g_controller_id{0};
-
 }  // namespace sim

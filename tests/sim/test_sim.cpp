@@ -83,7 +83,6 @@ Bringup bring_up(Machine& m, BringupOptions options, std::vector<uint8_t> madt_b
       const ApicId bsp = apic.id();
       out.census = add_cpus_from_madt(m.table(), *madt, bsp, max_cpus, topology);
       m.prepare_records();
-      g_controller_id.store(bsp.value);
       (void)mark_bsp_online(m.table()[0], SimClock{}.now_us(), true);
       SimClock clock;
       W waiter;
@@ -471,11 +470,10 @@ Cycle hotplug_cycle(Machine& m, CpuRecord& victim) {
   m.with_apic(t_cpu, [&](auto& apic) {
     SimClock clock;
     SimWaiter waiter;
-    if (!begin_offline(victim)) {  // another controller claimed it first
+    if (!begin_offline(victim, apic)) {  // another controller claimed it first
       result = Cycle::kLostRace;
       return 0;
     }
-    g_controller_id.store(t_cpu->config.register_id);
     (void)apic.send(IpiCommand::fixed(victim.apic(), kOfflineVector));
     if (!wait_offline(victim, clock, waiter, 2'000'000)) return 0;
     if (victim.is_firmware_bsp()) {
@@ -599,8 +597,7 @@ TEST_CASE("controllers racing to wake the same victim: one wins, the wake is nev
       m.with_apic(t_cpu, [&](auto& apic) {
         SimClock clock;
         SimWaiter waiter;
-        g_controller_id.store(t_cpu->config.register_id);
-        if (begin_offline(victim)) {
+        if (begin_offline(victim, apic)) {
           (void)apic.send(IpiCommand::fixed(victim.apic(), kOfflineVector));
           offline = wait_offline(victim, clock, waiter, 2'000'000).ok();
         }

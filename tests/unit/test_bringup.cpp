@@ -1,6 +1,7 @@
 // The BSP-side protocol (boot/bringup.hpp, boot/hotplug.hpp, boot/wait.hpp) and the AP entry
 // (boot/ap_entry.hpp) against the recording fakes: what goes out on the ICR when a wake times
-// out, when a broadcast is refused, and which kernel hooks a late AP may still run.
+// out, when a broadcast is refused, which kernel hooks a late AP may still run, who each wake
+// names as its controller, and the NMI frame rewrite of boot/nmi_entry.hpp.
 #include <doctest/doctest.h>
 
 #include <memory>
@@ -9,6 +10,7 @@
 #include <smpboot/boot/ap_entry.hpp>
 #include <smpboot/boot/bringup.hpp>
 #include <smpboot/boot/hotplug.hpp>
+#include <smpboot/boot/nmi_entry.hpp>
 #include <smpboot/boot/wait.hpp>
 #include <smpboot/testing/fakes.hpp>
 
@@ -174,15 +176,151 @@ TEST_CASE("bring_online refuses a CPU whose offline never completed: it may stil
     CAPTURE(i);
     CpuRecord& victim = (*table)[i];
     victim.state.store(uint32_t(CpuState::kOnline), MemoryOrder::kRelaxed);
-    REQUIRE(begin_offline(victim).ok());
+    REQUIRE(begin_offline(victim, apic).ok());
     CHECK(wait_offline(victim, clock, waiter, 50).error() == Error::kCpuNeverOffline);
     REQUIRE(victim.load_state() == CpuState::kFailed);
     state.log.clear();
     CHECK(bring_online(victim, apic, clock, waiter, page(), kModernDelays, 50).error() ==
           Error::kCpuNeverOffline);
-    CHECK(state.log.count == 0);  // no NMI to a live CPU0, no INIT to a live AP
+    CHECK(state.log.writes_to(0x830) == 0);  // no NMI to a live CPU0, no INIT to a live AP
     CHECK(victim.load_state() == CpuState::kFailed);
   }
+}
+
+// --- Who controls a wake ----------------------------------------------------------------------
+
+namespace {
+constexpr uint32_t kX2ApicIdMsr = 0x802;  // SDM Vol. 3A 11.12.1.2: the x2APIC ID register
+constexpr uint32_t kIdBase = 10;          // record i has APIC ID kIdBase + i: none is 0
+
+Rig& with_cpus_from(Rig& rig, uint32_t n, uint32_t caller_index) {
+  for (uint32_t i = 0; i < n; ++i) REQUIRE(rig.table->add(ApicId{kIdBase + i}).ok());
+  REQUIRE(mark_bsp_online((*rig.table)[0], 1, true).ok());
+  rig.state.set(kX2ApicIdMsr, kIdBase + caller_index);  // the APIC the calls run on
+  return rig;
+}
+}  // namespace
+
+TEST_CASE("bring_up_aps names the BSP as every AP's controller, in each mode") {
+  for (BringupMode mode : {BringupMode::kSerial, BringupMode::kParallel, BringupMode::kBroadcast}) {
+    CAPTURE(bringup_mode_name(mode));
+    Rig rig;
+    auto& [table, state, apic, clock, waiter] = with_cpus_from(rig, 4, 0);
+    BringupOptions o;
+    o.mode = mode;
+    o.timeout_us = 10;
+    o.broadcast_safe = true;
+    (void)bring_up_aps(*table, apic, clock, waiter, page(), o);
+    for (uint32_t i = 1; i < 4; ++i) {
+      CAPTURE(i);
+      CHECK((*table)[i].wake_sent_us != 0);  // it was woken (and timed out: nobody answers)
+      CHECK((*table)[i].controller_apic_id == kIdBase);
+    }
+  }
+}
+
+TEST_CASE("bring_online and begin_offline name their caller as the controller, CPU0 included") {
+  Rig rig;
+  auto& [table, state, apic, clock, waiter] = with_cpus_from(rig, 4, 2);  // CPU 2 controls
+  SUBCASE("begin_offline: the winner's ID, for the victim's offline handler") {
+    CpuRecord& victim = (*table)[0];  // CPU0 going offline tells CPU 2, not itself
+    REQUIRE(begin_offline(victim, apic).ok());
+    CHECK(victim.controller_apic_id == kIdBase + 2);
+    state.set(kX2ApicIdMsr, kIdBase + 3);  // a second controller loses the claim: no change
+    CHECK_FALSE(begin_offline(victim, apic).ok());
+    CHECK(victim.controller_apic_id == kIdBase + 2);
+  }
+  SUBCASE("the NMI path: CPU0, the firmware BSP, woken by CPU 2") {
+    CpuRecord& victim = (*table)[0];
+    victim.state.store(uint32_t(CpuState::kOffline), MemoryOrder::kRelaxed);
+    (void)bring_online(victim, apic, clock, waiter, page(), kModernDelays, 10);
+    CHECK(icr_writes(state, kIdBase, kNmi) == 1);
+    CHECK(victim.controller_apic_id == kIdBase + 2);
+  }
+  SUBCASE("INIT/SIPI/SIPI: an AP woken by CPU 2") {
+    CpuRecord& victim = (*table)[3];
+    (void)bring_online(victim, apic, clock, waiter, page(), kModernDelays, 10);
+    CHECK(icr_writes(state, kIdBase + 3, kStartup) >= 1);
+    CHECK(victim.controller_apic_id == kIdBase + 2);
+  }
+}
+
+// --- The NMI path for CPU0 (boot/nmi_entry.hpp) -----------------------------------------------
+
+namespace {
+constexpr uint64_t kEntryRip = 0xFFFF'FFFF'8010'0000;  // stands in for record_entry_thunk
+constexpr ParkLoopBounds kPark{0xFFFF'FFFF'8020'0000, 0xFFFF'FFFF'8020'0010};
+
+NmiFrame frame_at(uint64_t rip) {
+  NmiFrame f{};
+  f.rip = rip;
+  f.cs = 0x08;
+  f.ss = 0x10;
+  f.rsp = 0xFFFF'FFFF'8030'0F00;
+  f.rflags = 0x246;  // IF set: the NMI interrupted code that had interrupts on
+  f.rdi = 0x1234;
+  f.rax = 0x5678;
+  return f;
+}
+}  // namespace
+
+TEST_CASE("take_nmi_wake: a pending wake of its own record enters that record, like the trampoline") {
+  Rig rig;
+  auto& [table, state, apic, clock, waiter] = with_cpus_from(rig, 2, 1);
+  CpuRecord& cpu0 = (*table)[0];
+  cpu0.stack_top = 0xFFFF'FFFF'8040'0000;
+  cpu0.state.store(uint32_t(CpuState::kOffline), MemoryOrder::kRelaxed);
+  REQUIRE(begin_wake(cpu0, clock, ApicId{kIdBase + 1}).ok());
+
+  SUBCASE("found in the park loop") {
+    NmiFrame f = frame_at(kPark.begin + 1);  // the hlt
+    const NmiWakeResult r = take_nmi_wake(*table, ApicId{kIdBase}, f, kEntryRip, kPark);
+    REQUIRE(r);
+    CHECK(r.record == &cpu0);
+    CHECK(r.in_park_loop);
+    CHECK(r.interrupted_rip == kPark.begin + 1);
+    CHECK(f.rip == kEntryRip);
+    CHECK(f.rsp == cpu0.stack_top);
+    CHECK(f.rdi == reinterpret_cast<uint64_t>(&cpu0));
+    CHECK((f.rflags & kRflagsIf) == 0);
+    CHECK(f.rflags == 0x046);  // only IF changes
+    CHECK(f.cs == 0x08);       // CPU0 never left long mode: the kernel's own selectors
+    CHECK(f.ss == 0x10);
+    CHECK(f.rax == 0x5678);
+  }
+  SUBCASE("found anywhere else: still its wake, reported as outside the park loop") {
+    NmiFrame f = frame_at(kPark.end);
+    const NmiWakeResult r = take_nmi_wake(*table, ApicId{kIdBase}, f, kEntryRip, kPark);
+    REQUIRE(r);
+    CHECK_FALSE(r.in_park_loop);
+    CHECK(r.interrupted_rip == kPark.end);
+    CHECK(f.rip == kEntryRip);
+  }
+}
+
+TEST_CASE("take_nmi_wake leaves every other NMI alone") {
+  Rig rig;
+  auto& [table, state, apic, clock, waiter] = with_cpus_from(rig, 2, 1);
+  CpuRecord& cpu0 = (*table)[0];
+  cpu0.stack_top = 0xFFFF'FFFF'8040'0000;
+  const NmiFrame before = frame_at(kPark.begin);
+  auto untouched = [&](ApicId self) {
+    NmiFrame f = before;
+    const NmiWakeResult r = take_nmi_wake(*table, self, f, kEntryRip, kPark);
+    CHECK_FALSE(r);
+    CHECK(r.record == nullptr);
+    CHECK(f.rip == before.rip);
+    CHECK(f.rsp == before.rsp);
+    CHECK(f.rdi == before.rdi);
+    CHECK(f.rflags == before.rflags);
+  };
+  SUBCASE("online CPU0 (a watchdog or panic NMI)") { untouched(ApicId{kIdBase}); }
+  SUBCASE("a wake pending for another CPU") {
+    (*table)[1].state.store(uint32_t(CpuState::kOffline), MemoryOrder::kRelaxed);
+    REQUIRE(begin_wake((*table)[1], clock, ApicId{kIdBase}).ok());
+    untouched(ApicId{kIdBase});
+  }
+  SUBCASE("an APIC ID the table does not hold") { untouched(ApicId{99}); }
 }
 
 // --- The AP entry ----------------------------------------------------------------------------

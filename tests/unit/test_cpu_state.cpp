@@ -141,7 +141,9 @@ TEST_CASE("reset() gives a fresh offline record for the ID and index") {
   r.gs_base = 0x3000;
   r.gdt_base = 0x4000;
   r.gdt_limit = 0x57;
-  r.reserved0 = 7;
+  r.fs_base = 0x3800;
+  r.controller_apic_id = 5;
+  r.reserved2 = 7;
   r.state.store(uint32_t(CpuState::kOnline), MemoryOrder::kRelaxed);
   r.wake_pending.store(1, MemoryOrder::kRelaxed);
   r.flags = smpboot::kCpuFlagFirmwareBsp;
@@ -166,7 +168,9 @@ TEST_CASE("reset() gives a fresh offline record for the ID and index") {
   CHECK(r.gs_base == 0);
   CHECK(r.gdt_base == 0);
   CHECK(r.gdt_limit == 0);
-  CHECK(r.reserved0 == 0);
+  CHECK(r.fs_base == 0);
+  CHECK(r.controller_apic_id == 0);
+  CHECK(r.reserved2 == 0);
   CHECK(r.flags == 0);
   CHECK_FALSE(r.is_firmware_bsp());
   CHECK(r.error == Error::kNone);
@@ -195,8 +199,12 @@ TEST_CASE("the boot record's layout is what the asm expects") {
   CHECK(sizeof(CpuRecord) % 64 == 0);
   CHECK(offsetof(CpuRecord, stack_top) == 0);
   CHECK(offsetof(CpuRecord, entry) == 8);
-  CHECK(offsetof(CpuRecord, apic_id) == 36);
-  CHECK(offsetof(CpuRecord, state) == 44);
-  CHECK(offsetof(CpuRecord, wake_pending) == 48);
+  CHECK(offsetof(CpuRecord, gs_base) == 16);
+  CHECK(offsetof(CpuRecord, fs_base) == 24);
+  CHECK(offsetof(CpuRecord, apic_id) == 44);
+  CHECK(offsetof(CpuRecord, state) == 52);
+  CHECK(offsetof(CpuRecord, wake_pending) == 56);
+  CHECK(offsetof(CpuRecord, error) == 64);
+  CHECK(offsetof(CpuRecord, stage) == 72);
   CHECK(sizeof(smpboot::Atomic<uint32_t>) == 4);  // the asm polls state as a dword
 }

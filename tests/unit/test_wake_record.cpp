@@ -13,7 +13,7 @@
 
 using namespace smpboot;
 
-TEST_CASE("begin_wake: offline or failed -> wake_sent, pending, this wake's times only") {
+TEST_CASE("begin_wake: offline or failed -> wake_sent, pending, this wake's times only, the controller") {
   testing::FakeClock clock;
   for (CpuState from : {CpuState::kOffline, CpuState::kFailed}) {
     CpuRecord r;
@@ -21,7 +21,10 @@ TEST_CASE("begin_wake: offline or failed -> wake_sent, pending, this wake's time
     r.alive_us = r.online_us = 77;  // left over from an earlier wake
     r.error = Error::kApNeverAlive;
     r.esr = 4;
-    REQUIRE(begin_wake(r, clock).ok());
+    r.controller_apic_id = 9;  // the previous wake's controller
+    REQUIRE(begin_wake(r, clock, ApicId{0x123}).ok());
+    CHECK(r.controller_apic_id == 0x123u);
+    CHECK(r.controller() == ApicId{0x123});
     CHECK(r.load_state() == CpuState::kWakeSent);
     CHECK(r.wake_pending.load(MemoryOrder::kRelaxed) == 1);
     CHECK(r.wake_sent_us != 0);
@@ -37,7 +40,9 @@ TEST_CASE("begin_wake refuses a CPU that is running or already being woken") {
   for (CpuState from : {CpuState::kWakeSent, CpuState::kAlive, CpuState::kOnline, CpuState::kGoingDown}) {
     CpuRecord r;
     r.state.store(uint32_t(from), MemoryOrder::kRelaxed);
-    CHECK(begin_wake(r, clock).error() == Error::kIllegalTransition);
+    r.controller_apic_id = 9;
+    CHECK(begin_wake(r, clock, ApicId{3}).error() == Error::kIllegalTransition);
+    CHECK(r.controller_apic_id == 9u);  // the running wake's controller stays
     CHECK(r.load_state() == from);
     CHECK(r.wake_pending.load(MemoryOrder::kRelaxed) == 0);
   }
@@ -46,7 +51,7 @@ TEST_CASE("begin_wake refuses a CPU that is running or already being woken") {
 TEST_CASE("fail_wake records why; a CPU that started anyway keeps its progress") {
   testing::FakeClock clock;
   CpuRecord r;
-  REQUIRE(begin_wake(r, clock).ok());
+  REQUIRE(begin_wake(r, clock, ApicId{0}).ok());
   SUBCASE("still wake_sent: failed, with the error and ESR bits") {
     fail_wake(r, Error::kDeliveryError, 0x04);
     CHECK(r.load_state() == CpuState::kFailed);
@@ -138,13 +143,13 @@ TEST_CASE("begin_wake refuses a CPU whose offline never completed, and resets th
   CpuRecord r;
   r.state.store(uint32_t(CpuState::kFailed), MemoryOrder::kRelaxed);
   r.error = Error::kCpuNeverOffline;
-  CHECK(begin_wake(r, clock).error() == Error::kCpuNeverOffline);
+  CHECK(begin_wake(r, clock, ApicId{0}).error() == Error::kCpuNeverOffline);
   CHECK(r.load_state() == CpuState::kFailed);
   CHECK(r.wake_pending.load(MemoryOrder::kRelaxed) == 0);
 
   r.error = Error::kApNeverAlive;
   r.reach(BootStage::kLong);
-  REQUIRE(begin_wake(r, clock).ok());
+  REQUIRE(begin_wake(r, clock, ApicId{0}).ok());
   CHECK(r.load_stage() == BootStage::kNone);  // this wake's stage, not the last one's
 }
 
@@ -157,7 +162,7 @@ TEST_CASE("racing begin_wake: one winner per record, and its wake is never lost"
   constexpr uint32_t kRecords = 100'000;
   auto records = std::make_unique<CpuRecord[]>(kRecords);
   auto won = std::make_unique<std::atomic<uint8_t>[]>(kRecords);
-  uint32_t lost_wakes = 0, not_one_winner = 0, raced_passes = 0, passes = 0;
+  uint32_t lost_wakes = 0, not_one_winner = 0, wrong_controller = 0, raced_passes = 0, passes = 0;
   // A pass counts as raced when each controller won at least a tenth of the records; a busy
   // host can keep one thread off the CPU for a whole pass, so passes repeat until 5 raced.
   for (; passes < 100 && raced_passes < 5; ++passes) {
@@ -171,7 +176,7 @@ TEST_CASE("racing begin_wake: one winner per record, and its wake is never lost"
       started.fetch_add(1);
       while (started.load() < 2) {}
       for (uint32_t i = 0; i < kRecords; ++i) {
-        if (begin_wake(records[i], clock).ok()) won[i].fetch_or(me);
+        if (begin_wake(records[i], clock, ApicId{me}).ok()) won[i].fetch_or(me);
       }
     };
     std::thread a(controller, uint8_t{1}), b(controller, uint8_t{2});
@@ -183,6 +188,7 @@ TEST_CASE("racing begin_wake: one winner per record, and its wake is never lost"
       not_one_winner += w != 1 && w != 2;
       wins_a += w == 1;
       lost_wakes += records[i].wake_pending.load(MemoryOrder::kAcquire) != 1;
+      wrong_controller += records[i].controller_apic_id != w;  // the loser wrote nothing
     }
     raced_passes += wins_a > kRecords / 10 && wins_a < kRecords - kRecords / 10;
   }
@@ -190,4 +196,5 @@ TEST_CASE("racing begin_wake: one winner per record, and its wake is never lost"
   WARN(raced_passes > 0);  // a loaded host may never run both at once: then nothing raced
   CHECK(not_one_winner == 0);
   CHECK(lost_wakes == 0);
+  CHECK(wrong_controller == 0);
 }

@@ -123,6 +123,11 @@ void print_pf_error(uint64_t e) {
   exit_emulator(code);
 }
 
+IdtGate interrupt_gate(uint64_t entry) {
+  return IdtGate{uint16_t(entry), kKernelCode, 0, kInterruptGate, uint16_t(entry >> 16),
+                 uint32_t(entry >> 32), 0};
+}
+
 }  // namespace
 
 extern "C" void platform_interrupt_dispatch(InterruptFrame* frame) {
@@ -146,11 +151,13 @@ extern "C" void platform_interrupt_dispatch(InterruptFrame* frame) {
 
 void idt_init() {
   pic_remap_and_mask();
-  for (int v = 0; v < 256; ++v) {
-    const uint64_t a = platform_isr_table[v];
-    g_idt[v] = IdtGate{uint16_t(a), kKernelCode, 0, kInterruptGate, uint16_t(a >> 16),
-                       uint32_t(a >> 32), 0};
-  }
+  for (int v = 0; v < 256; ++v) g_idt[v] = interrupt_gate(platform_isr_table[v]);
+}
+
+// The IDT is live on every CPU: the caller makes sure no CPU takes this vector meanwhile (the
+// kernel sets its NMI gate before any CPU can be woken by NMI).
+void set_gate(uint8_t vector, const void* entry) {
+  g_idt[vector] = interrupt_gate(reinterpret_cast<uint64_t>(entry));
 }
 
 void idt_pointer(uint64_t& base, uint16_t& limit) {

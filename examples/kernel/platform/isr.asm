@@ -12,8 +12,6 @@
 
 extern platform_interrupt_dispatch
 global platform_isr_table
-global platform_park_loop
-global platform_park_loop_end
 
 bits 64
 default rel
@@ -61,17 +59,6 @@ isr_common:
     pop rax
     add rsp, 16                         ; vector and error code
     iretq
-
-; Where a CPU waits to be woken, with interrupts off, for good: INIT/SIPI restarts an AP, an NMI
-; wakes CPU0. Its bounds are exported so the NMI handler can check that a wake found the CPU
-; here and not in the middle of other code (hotplug.hpp: offline is the last act before this).
-align 16
-platform_park_loop:
-    cli
-.halt:
-    hlt
-    jmp .halt
-platform_park_loop_end:
 
 %assign v 0
 %rep 256

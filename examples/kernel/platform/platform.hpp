@@ -43,16 +43,6 @@ inline void cpu_pause() { asm volatile("pause" ::: "memory"); }
 // cli; hlt forever. NMIs still arrive (and return into the loop).
 [[noreturn]] void cpu_halt_forever();
 
-// The park loop (isr.asm): cli, then hlt forever; where a CPU waits for a wake (INIT/SIPI for an
-// AP, an NMI for CPU0). in_park_loop() tells an NMI handler whether it interrupted this loop.
-extern "C" [[noreturn]] void platform_park_loop();
-extern "C" const uint8_t platform_park_loop_end[];
-[[noreturn]] inline void park_loop() { platform_park_loop(); }
-inline bool in_park_loop(uint64_t rip) {
-  return rip >= reinterpret_cast<uint64_t>(&platform_park_loop) &&
-         rip < reinterpret_cast<uint64_t>(platform_park_loop_end);
-}
-
 // ---- Console: COM1 0x3F8, 115200 8N1, polled ----------------------------------------------------
 
 void serial_init();
@@ -95,6 +85,9 @@ void idt_pointer(uint64_t& base, uint16_t& limit);
 // exception (0-31, including NMI 2) without a handler prints a report and calls
 // exit_emulator(0x40 + vector); other vectors without a handler print one line and return.
 void set_handler(uint8_t vector, InterruptHandler h);
+// Points the gate of `vector` at an entry of the caller's instead of isr.asm's stub (the stub's
+// handler is then never called): an interrupt gate on selector 0x08, no IST, like every other.
+void set_gate(uint8_t vector, const void* entry);
 inline constexpr uint8_t kNmiVector = 2;  // SDM Vol. 3A table 6-1 "Protected-Mode Exceptions and Interrupts"
 
 // The calling CPU's local APIC ID: x2APIC ID (MSR 802H) if IA32_APIC_BASE.EXTD is set, else

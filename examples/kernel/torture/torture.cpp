@@ -174,7 +174,6 @@ void torture_cycle(CpuRecord& me) {
   auto apic = make_apic<M>();
   auto clock = tsc_clock();
   HaltWaiter waiter;
-  g_controller_apic.store(me.apic_id, MemoryOrder::kRelease);
   apic.start_periodic_timer(kTimerVector, g_timer_counts_per_ms);
 
   CpuRecord* victim = pick_victim(me);

@@ -21,16 +21,25 @@
 
 namespace smpboot {
 
-// Controller, step 1 of offline: claim the victim. The caller then interrupts it.
-inline Status begin_offline(CpuRecord& victim) noexcept {
-  return victim.transition(CpuState::kOnline, CpuState::kGoingDown);
+// Controller, step 1 of offline: claim the victim, recording the caller's own APIC ID as the
+// victim's controller_apic_id (whom its offline handler tells), then the caller interrupts it.
+// Only the winner of the claim writes it; the victim reads it in the handler of that interrupt,
+// which the APIC policies send only after the caller's earlier stores are visible (the x2APIC
+// policy fences before its WRMSR: Intel SDM Vol. 3A 11.12.3 "MSR Access in x2APIC Mode").
+template <LocalApic Apic>
+Status begin_offline(CpuRecord& victim, Apic& apic) noexcept {
+  const ApicId controller = apic.id();
+  if (Status s = victim.transition(CpuState::kOnline, CpuState::kGoingDown); !s) return s;
+  victim.controller_apic_id = controller.value;
+  return {};
 }
 
 // Victim, in its own context with interrupts disabled, as its last act before the parked loop
-// (cli; hlt). Publishing `offline` lets any controller wake the CPU at once (INIT/SIPI, or an
-// NMI for CPU0), so after this returns the CPU must do nothing but park: no IPI, no lock, no
-// store the kernel relies on. Anything else (telling the waiting controller, dropping locks)
-// comes before it; the controller waits for the state, not for a message.
+// (cli; hlt; the library's is smpboot_park_loop, boot/nmi_entry.hpp). Publishing `offline` lets
+// any controller wake the CPU at once (INIT/SIPI, or an NMI for CPU0), so after this returns
+// the CPU must do nothing but park: no IPI, no lock, no store the kernel relies on. Anything
+// else (telling the waiting controller, self.controller_apic_id, dropping locks) comes before
+// it; the controller waits for the state, not for a message.
 inline Status complete_offline(CpuRecord& self) noexcept {
   return self.transition(CpuState::kGoingDown, CpuState::kOffline);
 }
@@ -49,7 +58,9 @@ Status wait_offline(CpuRecord& victim, Clk& clock, W& waiter, uint64_t timeout_u
 }
 
 // Controller: bring one offline (or failed) CPU back and wait until it is online. The wake
-// method follows from the record: NMI for the firmware BSP, INIT/SIPI/SIPI otherwise. A CPU
+// method follows from the record: NMI for the firmware BSP, INIT/SIPI/SIPI otherwise. Either
+// records the caller's APIC ID as the victim's controller_apic_id, which its announce_online
+// must notify (not CPU0: CPU0 may be the victim). A CPU
 // whose offline never completed is refused (kCpuNeverOffline): it may still run kernel code.
 template <LocalApic Apic, Clock Clk, Waiter W>
 Status bring_online(CpuRecord& victim, Apic& apic, Clk& clock, W& waiter, StartPage page,

@@ -17,7 +17,9 @@ inline constexpr uint32_t kTrampolineMagic = 0x54504D53;  // "SMPT"
 // 3: CpuRecord::error is a one-byte Error (was a 32-bit integer).
 // 4: a CpuTable slot holds index + 1 in its high dword, 0 meaning empty (was an ID of
 //    0xFFFFFFFF), so a zero-filled table is valid.
-inline constexpr uint32_t kBootLayoutVersion = 4;
+// 5: CpuRecord gains fs_base (after gs_base) and controller_apic_id; idt_limit moves beside
+//    gdt_limit, so state, error and stage move.
+inline constexpr uint32_t kBootLayoutVersion = 5;
 inline constexpr uint32_t kTrampolineParamsOffset = 8;    // after a 3-byte jmp, 8-aligned
 inline constexpr uint32_t kTrampolineMaxSize = 4096;      // one SIPI page
 

@@ -1,6 +1,6 @@
 // The boot record: one per CPU, the single source of everything any wake path needs to enter
-// the kernel on that CPU (stack, GS base, GDT, entry point). The AP trampoline and the NMI
-// path for CPU0 both read it; neither has globals of its own. That makes impossible by design
+// the kernel on that CPU (stack, GS and FS base, GDT, IDT, entry point), and whom to tell.
+// The AP trampoline and the NMI path for CPU0 both read it; neither has globals of its own. That makes impossible by design
 // the failure of version 7 of Linux's parallel-bringup patch series, whose NMI wake of CPU0
 // entered the kernel with another CPU's boot data.
 // The layout is shared with asm: asm/asm_offsets.cpp exports the offsets to nasm, and the
@@ -29,9 +29,10 @@ struct alignas(64) CpuRecord {
   uint64_t stack_top = 0;   // 16-byte aligned top of this CPU's kernel stack
   uint64_t entry = 0;       // CpuEntryFn, called with this record in rdi on the stack above
   uint64_t gs_base = 0;     // IA32_GS_BASE value the entry installs
+  uint64_t fs_base = 0;     // IA32_FS_BASE value the entry installs (0: none, the reset value)
   uint64_t gdt_base = 0;    // this CPU's own GDT
-  uint16_t gdt_limit = 0;
-  uint16_t reserved0 = 0;
+  uint16_t gdt_limit = 0;   // 0: keep the GDT the CPU arrived with
+  uint16_t idt_limit = 0;   // 0: no IDT installed by the entry (idt_base unused)
   uint32_t apic_id = 0;
   uint32_t index = 0;
   Atomic<uint32_t> state{0};        // CpuState
@@ -42,29 +43,35 @@ struct alignas(64) CpuRecord {
   // --- C++ only ---
   uint32_t esr = 0;         // ESR bits seen when a send to this CPU failed
   Atomic<uint32_t> stage{0};  // BootStage of the latest wake (the trampoline writes it too)
+  // The APIC ID of the CPU that started the latest wake or offline of this record (the BSP in
+  // bring_up_aps, the controller in bring_online and begin_offline). The woken CPU's
+  // announce_online, and a victim's offline handler, tell this CPU: it is not always CPU0,
+  // which may itself be the CPU coming back.
+  uint32_t controller_apic_id = 0;
   uint64_t wake_sent_us = 0;     // clock times of the last wake, entry and online
   uint64_t alive_us = 0;
   uint64_t online_us = 0;
-  uint64_t idt_base = 0;    // optional: the kernel's per-CPU IDT, installed by its entry hook
-  uint16_t idt_limit = 0;
+  uint64_t idt_base = 0;    // optional: the kernel's IDT for this CPU (with idt_limit)
   uint64_t kernel_data = 0; // the kernel's own per-CPU pointer
   uint32_t wake_count = 0;  // completed wakes (boot + online cycles)
+  uint32_t reserved2 = 0;
 
   // Back to a fresh record for `id` at `i` (table setup, before any AP runs).
   void reset(ApicId id, CpuIndex i) noexcept {
-    stack_top = entry = gs_base = gdt_base = 0;
-    gdt_limit = reserved0 = 0;
+    stack_top = entry = gs_base = fs_base = gdt_base = 0;
+    gdt_limit = idt_limit = 0;
     apic_id = id.value;
     index = i.value;
     state.store(uint32_t(CpuState::kOffline), MemoryOrder::kRelaxed);
     wake_pending.store(0, MemoryOrder::kRelaxed);
-    flags = esr = 0;
+    flags = esr = controller_apic_id = 0;
     error = Error::kNone;
     stage.store(uint32_t(BootStage::kNone), MemoryOrder::kRelaxed);
     wake_sent_us = alive_us = online_us = idt_base = kernel_data = 0;
-    idt_limit = 0;
-    wake_count = 0;
+    wake_count = reserved2 = 0;
   }
+
+  ApicId controller() const noexcept { return ApicId{controller_apic_id}; }
 
   CpuState load_state(MemoryOrder order = MemoryOrder::kAcquire) const noexcept {
     return static_cast<CpuState>(state.load(order));
@@ -97,13 +104,15 @@ struct alignas(64) CpuRecord {
 // Read by the trampoline and by x86_64::record_entry_thunk:
 static_assert(offsetof(CpuRecord, stack_top) == 0 && offsetof(CpuRecord, entry) == 8);
 // Written by the trampoline: state (lock cmpxchg), stage (dword stores), error (a byte store):
-static_assert(offsetof(CpuRecord, state) == 44 && offsetof(CpuRecord, stage) == 64);
-static_assert(offsetof(CpuRecord, error) == 56 && sizeof(CpuRecord::error) == 1);
-// Read by the entry path in C++ (install_cpu_state, ap_main):
-static_assert(offsetof(CpuRecord, gs_base) == 16 && offsetof(CpuRecord, gdt_base) == 24 &&
-              offsetof(CpuRecord, gdt_limit) == 32);
-static_assert(offsetof(CpuRecord, apic_id) == 36 && offsetof(CpuRecord, index) == 40 &&
-              offsetof(CpuRecord, wake_pending) == 48);
-static_assert(sizeof(CpuRecord) % 64 == 0);
+static_assert(offsetof(CpuRecord, state) == 52 && offsetof(CpuRecord, stage) == 72);
+static_assert(offsetof(CpuRecord, error) == 64 && sizeof(CpuRecord::error) == 1);
+// Read by the entry path in C++ (x86_64::install_record_state, ap_main):
+static_assert(offsetof(CpuRecord, gs_base) == 16 && offsetof(CpuRecord, fs_base) == 24 &&
+              offsetof(CpuRecord, gdt_base) == 32 && offsetof(CpuRecord, gdt_limit) == 40 &&
+              offsetof(CpuRecord, idt_limit) == 42);
+static_assert(offsetof(CpuRecord, apic_id) == 44 && offsetof(CpuRecord, index) == 48 &&
+              offsetof(CpuRecord, wake_pending) == 56);
+static_assert(offsetof(CpuRecord, controller_apic_id) == 76);
+static_assert(sizeof(CpuRecord) == 128);
 
 }  // namespace smpboot

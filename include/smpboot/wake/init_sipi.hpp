@@ -90,10 +90,12 @@ uint32_t init_startup_startup(Apic& apic, Clk& clock, const WakeDelays& delays,
 // Starts the INIT/SIPI/SIPI wake of one record without touching the APIC: never for the
 // firmware BSP (kInitToBsp, record untouched), only a record begin_wake moves to wake_sent, and
 // only for an ID this APIC mode can address (else the record fails with kDestinationTooWide).
+// `controller` is the caller's own APIC ID, read once per sequence (CpuRecord::controller_apic_id).
 template <LocalApic Apic, Clock Clk>
-Status begin_init_sipi_wake(const Apic& apic, Clk& clock, CpuRecord& record) noexcept {
+Status begin_init_sipi_wake(const Apic& apic, Clk& clock, CpuRecord& record,
+                            ApicId controller) noexcept {
   if (record.is_firmware_bsp()) return Error::kInitToBsp;
-  if (Status s = begin_wake(record, clock); !s) return s;
+  if (Status s = begin_wake(record, clock, controller); !s) return s;
   if (apic.can_address(record.apic())) return {};
   fail_wake(record, Error::kDestinationTooWide);
   return Error::kDestinationTooWide;
@@ -119,7 +121,8 @@ Status send_init_startup_startup(Apic& apic, Clk& clock, WakeTarget target, Star
 template <LocalApic Apic, Clock Clk>
 Status wake_ap_init_sipi(Apic& apic, Clk& clock, CpuRecord& record, StartPage page,
                          const WakeDelays& delays) noexcept {
-  if (Status s = detail::begin_init_sipi_wake(apic, clock, record); !s) return s;
+  if (record.is_firmware_bsp()) return Error::kInitToBsp;  // refused before any APIC access
+  if (Status s = detail::begin_init_sipi_wake(apic, clock, record, apic.id()); !s) return s;
   uint32_t esr = 0;
   const Status sent =
       send_init_startup_startup(apic, clock, WakeTarget::one(record.apic()), page, delays, esr);
@@ -137,10 +140,11 @@ Status wake_ap_init_sipi(Apic& apic, Clk& clock, CpuRecord& record, StartPage pa
 template <uint32_t N, LocalApic Apic, Clock Clk, class Wakeable>
 uint32_t wake_aps_phased(CpuTable<N>& table, Apic& apic, Clk& clock, StartPage page,
                          const WakeDelays& delays, Wakeable&& wakeable) noexcept {
+  const ApicId controller = apic.id();
   auto send_init_phase = [&] {
     bool any = false;
     for (auto& r : table) {
-      if (!wakeable(r) || !detail::begin_init_sipi_wake(apic, clock, r)) continue;
+      if (!wakeable(r) || !detail::begin_init_sipi_wake(apic, clock, r, controller)) continue;
       const Status sent = send_init(apic, WakeTarget::one(r.apic()), delays);
       if (!sent) fail_wake(r, sent.error());
       any = any || sent.ok();
@@ -180,8 +184,9 @@ template <uint32_t N, LocalApic Apic, Clock Clk, class Wakeable>
 Status wake_aps_broadcast(CpuTable<N>& table, Apic& apic, Clk& clock, StartPage page,
                           const WakeDelays& delays, Wakeable&& wakeable, uint32_t& esr) noexcept {
   if (!no_ap_running(table)) return Error::kBroadcastWhileRunning;
+  const ApicId controller = apic.id();
   for (auto& r : table) {
-    if (wakeable(r) && !r.is_firmware_bsp()) (void)begin_wake(r, clock);
+    if (wakeable(r) && !r.is_firmware_bsp()) (void)begin_wake(r, clock, controller);
   }
   const Status sent =
       send_init_startup_startup(apic, clock, WakeTarget::all_excluding_self(), page, delays, esr);

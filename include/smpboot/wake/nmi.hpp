@@ -14,11 +14,12 @@
 
 namespace smpboot {
 
-// begin_wake marks the wake in the record first (release), then the NMI goes out, so the
-// target's handler (acquire) sees the pending wake whenever it sees the NMI.
+// begin_wake marks the wake in the record first (release), with the caller's APIC ID as the
+// controller the woken CPU tells, then the NMI goes out, so the target's handler (acquire)
+// sees the pending wake whenever it sees the NMI.
 template <LocalApic Apic, Clock Clk>
 Status wake_cpu_nmi(Apic& apic, Clk& clock, CpuRecord& record) noexcept {
-  if (Status s = begin_wake(record, clock); !s) return s;
+  if (Status s = begin_wake(record, clock, apic.id()); !s) return s;
   const Status sent = apic.send(IpiCommand::nmi(record.apic()));
   if (!sent) fail_wake(record, sent.error());
   return sent;

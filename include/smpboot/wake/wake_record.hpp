@@ -5,18 +5,20 @@
 
 #include "../concepts/clock.hpp"
 #include "../core/result.hpp"
+#include "../core/types.hpp"
 #include "../percpu/cpu_record.hpp"
 
 namespace smpboot {
 
-// offline | failed -> wake_sent. The state moves first and only the winner of that CAS marks the
+// offline | failed -> wake_sent, started by the CPU whose APIC ID is `controller` (the caller's
+// own: the woken CPU's announce_online tells it). The state moves first and only the winner of that CAS marks the
 // wake pending (release), so a controller that loses a race for the same CPU leaves the
 // winner's wake alone. Whoever sees wake_pending set (acquire) also sees the record wake_sent:
 // an NMI handler checking its own record, a phased wake deciding on a second STARTUP.
 // A CPU whose offline never completed (failed with kCpuNeverOffline) may still be running
 // kernel code: waking it (an NMI would hijack a live CPU0) is refused.
 template <Clock Clk>
-Status begin_wake(CpuRecord& record, Clk& clock) noexcept {
+Status begin_wake(CpuRecord& record, Clk& clock, ApicId controller) noexcept {
   const CpuState from = record.load_state();
   if (from != CpuState::kOffline && from != CpuState::kFailed) return Error::kIllegalTransition;
   if (from == CpuState::kFailed && record.error == Error::kCpuNeverOffline) {
@@ -27,6 +29,7 @@ Status begin_wake(CpuRecord& record, Clk& clock) noexcept {
   record.alive_us = record.online_us = 0;  // this wake's times, not the previous wake's
   record.error = Error::kNone;
   record.esr = 0;
+  record.controller_apic_id = controller.value;
   record.stage.store(uint32_t(BootStage::kNone), MemoryOrder::kRelaxed);
   record.wake_pending.store(1, MemoryOrder::kRelease);
   return {};

@@ -1,4 +1,4 @@
-// Loading the descriptor tables and GS base a boot record names (Intel SDM Vol. 3A 3.5.1
+// Loading the descriptor tables and GS/FS bases a boot record names (Intel SDM Vol. 3A 3.5.1
 // "Segment Descriptor Tables", 6.10 "Interrupt Descriptor Table", 3.4.4 "Segment Loading
 // Instructions in IA-32e Mode"). Inline asm, so it lives in arch/.
 #pragma once
@@ -48,6 +48,22 @@ inline void write_gs_base(uint64_t base) noexcept {
                : "memory");
 }
 
+// IA32_FS_BASE (Intel SDM Vol. 4, table 2-2 "IA-32 Architectural MSRs"; Vol. 3A 3.4.4 "Segment
+// Loading Instructions in IA-32e Mode"): as for GS, a selector load clears it, so it is written
+// after the segments.
+inline constexpr uint32_t kIa32FsBase = 0xC000'0100;
+
+inline void write_fs_base(uint64_t base) noexcept {
+  asm volatile("wrmsr" ::"c"(kIa32FsBase), "a"(uint32_t(base)), "d"(uint32_t(base >> 32))
+               : "memory");
+}
+
+inline uint64_t read_fs_base() noexcept {
+  uint32_t lo, hi;
+  asm volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(kIa32FsBase));
+  return (uint64_t{hi} << 32) | lo;
+}
+
 inline uint64_t read_gs_base() noexcept {
   uint32_t lo, hi;
   asm volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr::kIa32GsBase));
@@ -70,6 +86,28 @@ inline uint64_t read_stack_pointer() noexcept {
   uint64_t rsp;
   asm volatile("mov %%rsp, %0" : "=r"(rsp));
   return rsp;
+}
+
+// The selectors of the kernel's GDT that install_record_state loads: the record holds the
+// table, the kernel knows which descriptor is which (SDM Vol. 3A 3.4.2 "Segment Selectors":
+// index << 3, TI = 0, RPL 0).
+struct SegmentSelectors {
+  uint16_t code;  // a 64-bit code descriptor (L = 1), loaded into CS
+  uint16_t data;  // loaded into DS, ES, SS and FS
+};
+// The usual kernel GDT: null, 64-bit code (index 1), data (index 2).
+inline constexpr SegmentSelectors kFlatSelectors{0x08, 0x10};
+
+// Everything a record names for its CPU, loaded on the calling CPU, in the order that keeps
+// each value: the GDT (only if gdt_limit != 0) with CS, DS, ES, SS and FS reloaded from it, then
+// the GS and FS bases (a selector load clears the hidden base; SDM 3.4.4), then the IDT (only
+// if idt_limit != 0). What an ApPlatform's install_cpu_state does on every wake path.
+inline void install_record_state(const CpuRecord& r,
+                                 SegmentSelectors selectors = kFlatSelectors) noexcept {
+  if (r.gdt_limit != 0) load_gdt(r.gdt_base, r.gdt_limit, selectors.code, selectors.data);
+  write_gs_base(r.gs_base);
+  write_fs_base(r.fs_base);
+  if (r.idt_limit != 0) load_idt(r.idt_base, r.idt_limit);
 }
 
 // The record entry every wake path ends in, for paths that arrive in C++ (the NMI path): with
