@@ -4,10 +4,11 @@
 # result needs no runtime and embeds the library's own trampoline:
 #   run_consumer_test.sh subproject|installed SMPBOOT_SOURCE_DIR
 # subproject: subprojects/smpboot is a symlink to the source tree, found by dependency(); the
-#             trampoline is the subproject's variable smpboot_trampoline.
+#             trampoline is the subproject's variable smpboot_trampoline, the NMI entry
+#             smpboot_nmi_entry (and the dependency's variable nmi_entry).
 # installed:  the library configured with every optional part off, installed with
 #             `meson install --destdir`, found with pkg-config; the trampoline is the
-#             pkg-config variable `trampoline`.
+#             pkg-config variable `trampoline`, the NMI entry object the variable `nmi_entry`.
 # Everything happens in a fresh temporary directory (KEEP_TMP=1 keeps it); no network.
 set -eu
 
@@ -51,6 +52,7 @@ if [ "$mode" = subproject ]; then
   expect_include=../project/subprojects/smpboot/include  # meson writes it relative
   include_dir=$src/include
   expect_trampoline=$tmp/build-consumer/subprojects/smpboot/asm/trampoline.bin
+  expect_nmi_entry=$tmp/build-consumer/subprojects/smpboot/asm/nmi_entry.o
   layout_ninja=build-consumer/build.ninja
 else
   stage="$tmp/stage"
@@ -102,6 +104,16 @@ else
   cmp -s own-trampoline.bin "$expect_trampoline" \
     || fail "the installed trampoline.asm assembles to other bytes than trampoline.bin"
   ok "the installed trampoline.asm + smpboot_layout.inc assemble to the installed trampoline.bin"
+  expect_nmi_entry=$(pkg-config --variable=nmi_entry smpboot) \
+    || fail "pkg-config --variable=nmi_entry smpboot"
+  [ "$expect_nmi_entry" = "$share/nmi_entry.o" ] \
+    || fail "pkg-config variable nmi_entry='$expect_nmi_entry' is not $share/nmi_entry.o"
+  for f in nmi_entry.o nmi_entry.asm; do
+    [ -f "$share/$f" ] || fail "no $f installed in ${share#"$stage"}"
+  done
+  run nasm -f elf64 -I "$share/" "$share/nmi_entry.asm" -o own-nmi_entry.o \
+    || fail "nasm on the installed nmi_entry.asm and smpboot_layout.inc"
+  ok "installed ${share#"$stage"}/: nmi_entry.o (pkg-config variable nmi_entry), nmi_entry.asm, which assembles"
   setup_args="--wrap-mode=nofallback"
   layout_ninja=build-lib/build.ninja
 fi
@@ -140,6 +152,18 @@ magic=$(od -A n -t c -j 8 -N 4 "$expect_trampoline" | tr -d ' ')
 [ "$magic" = SMPT ] || fail "$expect_trampoline has '$magic' at offset 8, not SMPT"
 ok "the consumer got the trampoline from the library: $expect_trampoline (SMPT at offset 8)"
 
+# The NMI entry the consumer linked is the one the library exports.
+used=$(sed -n 's/^Message: smpboot nmi_entry: //p' setup.log)
+[ "$used" = "$expect_nmi_entry" ] \
+  || fail "the consumer linked the NMI entry '$used', not the library's export '$expect_nmi_entry'"
+[ -f "$expect_nmi_entry" ] || fail "$expect_nmi_entry was not built"
+for sym in smpboot_nmi_entry smpboot_park_loop smpboot_park_loop_end; do
+  nm "$expect_nmi_entry" | grep -q " T $sym\$" || fail "$expect_nmi_entry does not define $sym"
+done
+nm "$expect_nmi_entry" | grep -q ' U smpboot_nmi_dispatch$' \
+  || fail "$expect_nmi_entry does not call smpboot_nmi_dispatch"
+ok "the consumer got the NMI entry from the library: $expect_nmi_entry (smpboot_nmi_entry, smpboot_park_loop; calls smpboot_nmi_dispatch)"
+
 # The library's blob checks, built with g++ against this route's headers, on the blob as it
 # was linked into the kernel.
 run g++ -std=c++20 -Wall -Wextra -Werror -I"$include_dir" "$src/tests/consumer/check_blob.cpp" \
@@ -159,6 +183,10 @@ $undefined"
     fail "$exe has static constructors"
   fi
   ok "$exe: entry consumer_main, no static constructors"
+  for sym in smpboot_nmi_entry smpboot_park_loop smpboot_nmi_dispatch; do
+    nm "$bin" | grep -q " T $sym\$" || fail "$exe does not define $sym"
+  done
+  ok "$exe: links nmi_entry.o (smpboot_nmi_entry, smpboot_park_loop) and resolves its smpboot_nmi_dispatch"
   objcopy -O binary --only-section=.smpboot_trampoline "$bin" "$exe.trampoline.bin"
   cmp -s "$exe.trampoline.bin" "$expect_trampoline" \
     || fail "$exe does not embed the library's trampoline byte for byte"
@@ -175,6 +203,8 @@ for want in \
   'smpboot::install_trampoline<64u>' \
   'smpboot::add_cpus_from_madt<64u>' \
   'smpboot::ap_entry<(anonymous namespace)::ConsumerAp>' \
+  'smpboot::take_nmi_wake<64u>' \
+  'smpboot::bring_online<smpboot::X2Apic<smpboot::x86_64::NativeMsr>, (anonymous namespace)::AssumedTscClock, (anonymous namespace)::PauseWaiter>' \
   'smpboot::Madt::parse'; do
   printf '%s\n' "$symbols" | grep -F -q "$want" || fail "consumer-kernel-O0 has no $want"
   ok "instantiated: $want"

@@ -1,6 +1,7 @@
 // Everything a kernel's SMP bringup instantiates from smpboot, with the native providers:
 // both APIC policies, the MADT walker, the CPU table, the library's trampoline (embedded by
-// trampoline_blob.asm) installed in its SIPI page, the BSP protocol and the AP entry. It is
+// trampoline_blob.asm) installed in its SIPI page, the BSP protocol and the AP entry, hotplug,
+// and the library's NMI entry and park loop (nmi_entry.o) with the dispatch a kernel defines. It is
 // linked, never run: with no C++ runtime in the link, any hidden need for one (__cxa_*,
 // operator new, unwinding, libgcc helpers, static constructors) is left undefined or visible.
 #include <smpboot/smpboot.hpp>
@@ -84,21 +85,17 @@ struct PauseWaiter {
 };
 static_assert(Waiter<PauseWaiter>);
 
-// What ap_entry needs from the kernel: nothing to install here (one flat address space),
-// and an online AP sleeps.
+// What ap_entry needs from the kernel: the record's GDT, GS/FS bases and IDT, and an online AP
+// sleeps; an offline one waits in the library's park loop.
 struct ConsumerAp {
-  static void install_cpu_state(CpuRecord&) noexcept {}
+  static void install_cpu_state(CpuRecord& r) noexcept { x86_64::install_record_state(r); }
   static uint64_t now_us() noexcept { return AssumedTscClock{}.now_us(); }
   static bool cpu_setup(CpuRecord&) noexcept { return true; }
   static void announce_online(CpuRecord&) noexcept {}
   static void run(CpuRecord&) noexcept {
     for (;;) x86_64::NativeCpu{}.enable_interrupts_and_halt();
   }
-  static void park(CpuRecord&) noexcept {
-    x86_64::NativeCpu cpu;
-    cpu.disable_interrupts();
-    for (;;) cpu.halt();
-  }
+  static void park(CpuRecord&) noexcept { x86_64::park(); }
 };
 static_assert(ApPlatform<ConsumerAp>);
 
@@ -127,16 +124,38 @@ uint32_t start_cpus(Apic& apic, x86_64::NativeMsr& msr, bool firmware_bsp, Bring
   return report.online;
 }
 
+// Hotplug from a controller: CPU0 goes offline and comes back by NMI through nmi_entry.o.
+template <LocalApic Apic>
+bool cycle(CpuRecord& victim, Apic& apic, StartPage page) {
+  AssumedTscClock clock;
+  PauseWaiter waiter;
+  if (!begin_offline(victim, apic)) return false;
+  if (!wait_offline(victim, clock, waiter, 1000)) return false;
+  return bring_online(victim, apic, clock, waiter, page, kModernDelays, 1000).ok();
+}
+
+// The NMI gate's target, as an IDT would hold it.
+constinit volatile uint64_t nmi_gate_target = 0;
+
 }  // namespace
+
+// Called by smpboot_nmi_entry (nmi_entry.o): a pending wake of this CPU's own record becomes
+// the record entry; any other NMI is the kernel's (none here).
+extern "C" void smpboot_nmi_dispatch(NmiFrame* frame) {
+  X2Apic<x86_64::NativeMsr> apic{x86_64::NativeMsr{}};
+  (void)take_nmi_wake(cpus, apic.id(), *frame);
+}
 
 // The ELF entry point (-e consumer_main). The APIC mode is decided once, here, and each
 // branch instantiates the whole protocol for its policy.
 extern "C" [[noreturn]] void consumer_main() {
+  nmi_gate_target = reinterpret_cast<uint64_t>(smpboot_nmi_entry);
   x86_64::NativeMsr msr;
   const ApicBase base = read_apic_base(msr);
   if (base.x2apic()) {
     X2Apic<x86_64::NativeMsr> apic(msr);
     cpus_online = start_cpus(apic, msr, base.is_bsp(), BringupMode::kParallel);
+    if (cycle(cpus[0], apic, StartPage::from_phys(kTrampolinePhys).value())) cpus_online = 0;
   } else {
     // The APIC page is assumed identity-mapped, as in the example kernel.
     XApic<x86_64::NativeMmio> apic(x86_64::NativeMmio(uintptr_t(base.base_phys())));
