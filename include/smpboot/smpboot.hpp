@@ -12,6 +12,7 @@
 #include "hw/control_regs.hpp"
 #include "hw/cpuid.hpp"
 #include "hw/icr.hpp"
+#include "hw/legacy_timers.hpp"
 #include "hw/madt.hpp"
 #include "hw/msr.hpp"
 
@@ -35,6 +36,8 @@
 #include "percpu/cpu_state.hpp"
 #include "percpu/cpu_table.hpp"
 
+#include "time/apic_timer_waiter.hpp"
+#include "time/calibration.hpp"
 #include "time/tsc_clock.hpp"
 
 #include "wake/delays.hpp"

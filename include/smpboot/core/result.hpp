@@ -50,6 +50,10 @@ enum class Error : uint8_t {
   kPmTimerNotCounting,    // the ACPI PM timer did not advance within the bound
   kApicTimerNotCounting,  // the local APIC timer's current count did not fall
   kTscNotCounting,        // the TSC did not advance over a reference interval
+  // The C API (include/smpboot/smpboot.h)
+  kInvalidArgument,       // a NULL pointer, an unaligned stack, a CPU that cannot be the target
+  kCalledOutOfOrder,      // e.g. bring_up before install_trampoline, anything before init
+  kApicModeMismatch,      // the config's APIC mode is not the mode the BSP runs in
 };
 
 constexpr const char* error_name(Error e) noexcept {
@@ -89,6 +93,9 @@ constexpr const char* error_name(Error e) noexcept {
     case Error::kPitNotCounting: return "pit_not_counting";
     case Error::kPmTimerNotCounting: return "pm_timer_not_counting";
     case Error::kApicTimerNotCounting: return "apic_timer_not_counting";
+    case Error::kInvalidArgument: return "invalid_argument";
+    case Error::kCalledOutOfOrder: return "called_out_of_order";
+    case Error::kApicModeMismatch: return "apic_mode_mismatch";
     case Error::kTscNotCounting: return "tsc_not_counting";
   }
   return "unknown";

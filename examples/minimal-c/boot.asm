@@ -1,0 +1,1 @@
+../minimal/boot.asm
