@@ -15,6 +15,7 @@ namespace smpboot {
 namespace msr {
 inline constexpr uint32_t kIa32ApicBase = 0x1B;
 inline constexpr uint32_t kIa32Efer = 0xC000'0080;
+inline constexpr uint32_t kIa32FsBase = 0xC000'0100;
 inline constexpr uint32_t kIa32GsBase = 0xC000'0101;
 }  // namespace msr
 

@@ -23,6 +23,10 @@ uint64_t alloc_percpu(uint32_t cpu_index) noexcept;   // a CPU's per-CPU area (i
 void* phys_to_virt(uint64_t phys) noexcept;
 uint64_t virt_to_phys(const void* virt) noexcept;
 
+// A hypervisor's MMIO hypercalls (docs/policies.md: a policy of your own).
+uint32_t hv_mmio_read(uint64_t phys) noexcept;
+void hv_mmio_write(uint64_t phys, uint32_t value) noexcept;
+
 // Descriptor tables the kernel built.
 uint64_t my_gdt_for(uint32_t cpu_index) noexcept;
 extern const uint16_t my_gdt_limit;
@@ -43,6 +47,9 @@ struct KernelClock {
 struct KernelWaiter {
   void wait(const smpboot::WaitDeadline& deadline) noexcept;
 };
+
+// The scheduler's idle loop: a CPU's life while online (ApPlatform::run). Never returns.
+[[noreturn]] void scheduler_idle(smpboot::CpuRecord& self) noexcept;
 
 // Fills one CPU's boot record: stack, GDT, GS base, IDT, entry (porting guide, section 3).
 void prepare_boot_record(smpboot::CpuRecord& cpu) noexcept;

@@ -51,16 +51,15 @@ inline void write_gs_base(uint64_t base) noexcept {
 // IA32_FS_BASE (Intel SDM Vol. 4, table 2-2 "IA-32 Architectural MSRs"; Vol. 3A 3.4.4 "Segment
 // Loading Instructions in IA-32e Mode"): as for GS, a selector load clears it, so it is written
 // after the segments.
-inline constexpr uint32_t kIa32FsBase = 0xC000'0100;
 
 inline void write_fs_base(uint64_t base) noexcept {
-  asm volatile("wrmsr" ::"c"(kIa32FsBase), "a"(uint32_t(base)), "d"(uint32_t(base >> 32))
+  asm volatile("wrmsr" ::"c"(msr::kIa32FsBase), "a"(uint32_t(base)), "d"(uint32_t(base >> 32))
                : "memory");
 }
 
 inline uint64_t read_fs_base() noexcept {
   uint32_t lo, hi;
-  asm volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(kIa32FsBase));
+  asm volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr::kIa32FsBase));
   return (uint64_t{hi} << 32) | lo;
 }
 
