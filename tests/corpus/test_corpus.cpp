@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -139,6 +140,47 @@ TEST_CASE("MADT CPU census: one record per distinct enabled APIC ID, BSP first")
     CHECK((*table)[0].apic_id == first_enabled.value);
     for (auto [id, _] : enabled_ids) CHECK(table->find(smpboot::ApicId{id}).ok());
   }
+}
+
+// The UID, type and flags each record keeps (issue 14) against the expected rows, computed
+// independently of the walker: the first enabled, non-placeholder row of each APIC ID. Covers
+// type-0 tables, type-9 tables (Meteor Lake) and tables listing both (X299).
+TEST_CASE("every record keeps the UID, type and flags of its first enabled MADT row") {
+  size_t type9 = 0, mixed = 0;
+  for (const auto& path : files_ending(kData / "madt", ".apic.dat")) {
+    INFO(path.filename().string());
+    std::string expected_path = path.string();
+    expected_path.replace(expected_path.size() - 9, 9, ".expected.tsv");
+    struct Row { uint32_t uid; uint32_t type; uint32_t flags; };
+    std::map<uint32_t, Row> first;  // APIC ID -> its first enabled row
+    std::vector<uint32_t> order;
+    std::set<uint32_t> types;
+    for (const auto& cols : parse_tsv(slurp(expected_path))) {
+      if (cols.size() < 8 || cols[0] == "index") continue;
+      const uint32_t type = uint32_t(std::stoul(cols[2])), id = uint32_t(std::stoul(cols[4]));
+      types.insert(type);
+      if (cols[6] != "1" || (type == 0 && id == 0xFF) || first.count(id)) continue;
+      first[id] = {uint32_t(std::stoul(cols[3])), type, uint32_t(std::stoul(cols[5], nullptr, 16))};
+      order.push_back(id);
+    }
+    if (order.empty()) continue;
+    type9 += types.count(9);
+    mixed += types.count(0) && types.count(9);
+    const std::string bytes = slurp(path);
+    auto madt = smpboot::Madt::parse(bytes.data(), bytes.size());
+    REQUIRE(madt.ok());
+    auto table = std::make_unique<smpboot::CpuTable<1024>>();
+    (void)smpboot::add_cpus_from_madt(*table, *madt, smpboot::ApicId{order[0]});
+    REQUIRE(table->size() == first.size());
+    for (const auto& r : *table) {
+      const Row& want = first.at(r.apic_id);
+      CHECK(r.uid() == smpboot::AcpiUid{want.uid});
+      CHECK(r.madt_type == want.type);
+      CHECK(r.madt_flags == uint8_t(want.flags));
+    }
+  }
+  CHECK(type9 >= 3);
+  CHECK(mixed >= 2);
 }
 
 TEST_CASE("inspector census agrees with a count over every table's expected rows") {

@@ -143,7 +143,7 @@ TEST_CASE("reset() gives a fresh offline record for the ID and index") {
   r.gdt_limit = 0x57;
   r.fs_base = 0x3800;
   r.controller_apic_id = 5;
-  r.reserved2 = 7;
+  r.set_madt_entry(9, smpboot::AcpiUid{42}, 3);
   r.state.store(uint32_t(CpuState::kOnline), MemoryOrder::kRelaxed);
   r.wake_pending.store(1, MemoryOrder::kRelaxed);
   r.flags = smpboot::kCpuFlagFirmwareBsp;
@@ -170,7 +170,9 @@ TEST_CASE("reset() gives a fresh offline record for the ID and index") {
   CHECK(r.gdt_limit == 0);
   CHECK(r.fs_base == 0);
   CHECK(r.controller_apic_id == 0);
-  CHECK(r.reserved2 == 0);
+  CHECK_FALSE(r.has_madt_entry());  // add_cpus_from_madt sets it again
+  CHECK(r.acpi_uid == CpuRecord::kUnknownAcpiUid);
+  CHECK(r.madt_flags == 0);
   CHECK(r.flags == 0);
   CHECK_FALSE(r.is_firmware_bsp());
   CHECK(r.error == Error::kNone);

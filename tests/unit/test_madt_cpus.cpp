@@ -466,3 +466,45 @@ TEST_CASE("the census matches a simple model on random tables") {
     CHECK_FALSE(c.left_out_approximate);
   }
 }
+
+// Issue 14, item 1: the record keeps what a kernel needs of the entry that made it a CPU, so
+// it never walks the MADT again with rules of its own (local NMI entries are routed by UID).
+TEST_CASE("each record keeps the ACPI UID, type and flags of the entry that made it a CPU") {
+  Table t;
+  t.lapic(2, kEnabled, 7)                      // an AP
+      .lapic(0, kEnabled, 3)                   // the BSP, listed second
+      .lapic(4, 0, 9)                          // disabled: no record
+      .x2apic(0x100, kEnabled, 0x1234'5678u)   // only x2APIC reaches it: 32-bit UID
+      .x2apic(2, kEnabled, 99)                 // the type-9 twin of APIC ID 2: first one wins
+      .lapic(6, kEnabled | kOnlineCapable, 11);  // bits beyond enabled are kept as given
+  const Madt madt = t.parse();
+  CpuTable<8> table;
+  const MadtCpuCensus c = add_cpus_from_madt(table, madt, ApicId{0});
+  REQUIRE(ids_in_order(table) == Ids{0, 2, 0x100, 6});
+  CHECK(c.duplicates == 1);
+  struct Want { uint32_t uid; uint8_t type; uint8_t flags; };
+  const Want want[] = {{3, 0, 1}, {7, 0, 1}, {0x1234'5678u, 9, 1}, {11, 0, 3}};
+  for (uint32_t i = 0; i < table.size(); ++i) {
+    INFO("cpu ", i);
+    CHECK(table[i].has_madt_entry());
+    CHECK(table[i].uid() == smpboot::AcpiUid{want[i].uid});
+    CHECK(table[i].madt_type == want[i].type);
+    CHECK(table[i].madt_flags == want[i].flags);
+  }
+}
+
+TEST_CASE("a BSP the MADT does not list has no entry and an unknown UID") {
+  Table t;
+  t.lapic(1, kEnabled, 1);
+  const Madt madt = t.parse();
+  CpuTable<4> table;
+  (void)add_cpus_from_madt(table, madt, ApicId{0x40});
+  REQUIRE(table.size() == 2);
+  CHECK_FALSE(table[0].has_madt_entry());
+  CHECK(table[0].acpi_uid == smpboot::CpuRecord::kUnknownAcpiUid);
+  CHECK(table[1].uid() == smpboot::AcpiUid{1});
+  // A record added by hand (not from the MADT) says so too.
+  CpuTable<4> by_hand;
+  REQUIRE(by_hand.add(ApicId{5}).ok());
+  CHECK_FALSE(by_hand[0].has_madt_entry());
+}

@@ -114,6 +114,7 @@ MadtCpuCensus add_cpus_from_entries(CpuTable<Capacity>& table, const CpuEntries&
       if (e.apic_id == bsp) {
         if (census.bsp_in_madt) { ++census.duplicates; return; }
         census.bsp_in_madt = true;
+        if (CpuRecord* r = table.find_record(bsp)) r->set_madt_entry(e.type, e.uid, e.flags);
         count_new_enabled(e.apic_id);
         return;
       }
@@ -122,6 +123,7 @@ MadtCpuCensus add_cpus_from_entries(CpuTable<Capacity>& table, const CpuEntries&
       // out (the table only grows, and max_cpus, a full table and the broadcast ID stay
       // refused), so an add that succeeds is a new CPU.
       if (table.size() < max_cpus && table.add(e.apic_id)) {
+        table.find_record(e.apic_id)->set_madt_entry(e.type, e.uid, e.flags);
         ++census.added;
         count_new_enabled(e.apic_id);
         return;

@@ -39,7 +39,12 @@ struct alignas(64) CpuRecord {
   Atomic<uint32_t> wake_pending{0}; // 1 while a wake for this CPU is in flight (NMI path)
   uint32_t flags = 0;               // CpuRecordFlags
   Error error = Error::kNone;  // the last failure (the trampoline writes kApicIdMismatch)
-  uint8_t reserved1[3] = {};
+  // The MADT entry this CPU came from (add_cpus_from_madt): its type (0 Local APIC, 9 Local
+  // x2APIC; kNoMadtEntry for a CPU the MADT does not list, e.g. a BSP missing from it) and
+  // its Local APIC Flags, bits 0 enabled and 1 online capable (ACPI 6.5 5.2.12.2, 5.2.12.12).
+  uint8_t madt_type = 0;
+  uint8_t madt_flags = 0;
+  uint8_t reserved1 = 0;
   // --- C++ only ---
   uint32_t esr = 0;         // ESR bits seen when a send to this CPU failed
   Atomic<uint32_t> stage{0};  // BootStage of the latest wake (the trampoline writes it too)
@@ -54,7 +59,9 @@ struct alignas(64) CpuRecord {
   uint64_t idt_base = 0;    // optional: the kernel's IDT for this CPU (with idt_limit)
   uint64_t kernel_data = 0; // the kernel's own per-CPU pointer
   uint32_t wake_count = 0;  // completed wakes (boot + online cycles)
-  uint32_t reserved2 = 0;
+  // The ACPI Processor UID of that MADT entry (kUnknownAcpiUid without one): local NMI
+  // entries (MADT types 4 and 0xA) and _UID in the namespace name processors by it.
+  uint32_t acpi_uid = 0;
 
   // Back to a fresh record for `id` at `i` (table setup, before any AP runs).
   void reset(ApicId id, CpuIndex i) noexcept {
@@ -68,7 +75,21 @@ struct alignas(64) CpuRecord {
     error = Error::kNone;
     stage.store(uint32_t(BootStage::kNone), MemoryOrder::kRelaxed);
     wake_sent_us = alive_us = online_us = idt_base = kernel_data = 0;
-    wake_count = reserved2 = 0;
+    wake_count = 0;
+    madt_type = kNoMadtEntry;
+    madt_flags = reserved1 = 0;
+    acpi_uid = kUnknownAcpiUid;
+  }
+
+  static constexpr uint8_t kNoMadtEntry = 0xFF;
+  static constexpr uint32_t kUnknownAcpiUid = 0xFFFF'FFFFu;
+  bool has_madt_entry() const noexcept { return madt_type != kNoMadtEntry; }
+  AcpiUid uid() const noexcept { return AcpiUid{acpi_uid}; }
+  // Records the MADT entry a CPU came from (the entry's 32-bit flags keep bits 7:0).
+  void set_madt_entry(uint8_t type, AcpiUid uid, uint32_t entry_flags) noexcept {
+    madt_type = type;
+    madt_flags = uint8_t(entry_flags);
+    acpi_uid = uid.value;
   }
 
   ApicId controller() const noexcept { return ApicId{controller_apic_id}; }
