@@ -15,5 +15,5 @@ cp -RL "$project/." "$work/src"  # -L: minimal-c shares boot.asm by symlink
 ln -s "$smpboot" "$work/src/subprojects/smpboot"
 meson setup --wrap-mode=nodownload --force-fallback-for=smpboot "$work/src" "$work/build" \
   >"$work/setup.log" 2>&1 || { cat "$work/setup.log" >&2; exit 1; }
-meson compile -C "$work/build" >"$work/compile.log" 2>&1 || { cat "$work/compile.log" >&2; exit 1; }
+ninja -C "$work/build" >"$work/compile.log" 2>&1 || { cat "$work/compile.log" >&2; exit 1; }
 cp "$work/build/$name" "$output"

@@ -63,27 +63,14 @@ struct CClock {
     TscClock(x86_64::NativeCpu{}, g_tsc_hz).delay_us(us);
   }
 };
-struct CWaiter {
+// Its interrupt window (wait_until masks interrupts around its checks) is NativeCpuHalt's.
+struct CWaiter : x86_64::NativeCpuHalt {
   void wait(const WaitDeadline& d) noexcept {
     if (g_platform.wait) return g_platform.wait(d.remaining_us);
     with_apic([&](auto& apic) {
       ApicTimerWaiter(apic, x86_64::NativeCpuHalt{}, g_apic_timer_hz, g_config.timer_vector).wait(d);
     });
   }
-};
-
-// The check-then-sleep loops run with interrupts off whatever the caller had, so an IPI that
-// arrives between a check and the sleep stays pending and ends the sleep at once; the
-// caller's interrupt flag comes back on return.
-class InterruptsOff {
- public:
-  InterruptsOff() noexcept { asm volatile("pushfq; popq %0; cli" : "=r"(rflags_) : : "memory"); }
-  ~InterruptsOff() { if (rflags_ & (1u << 9)) asm volatile("sti" ::: "memory"); }
-  InterruptsOff(const InterruptsOff&) = delete;
-  InterruptsOff& operator=(const InterruptsOff&) = delete;
-
- private:
-  uint64_t rflags_ = 0;
 };
 
 // What ap_entry calls on the woken CPU: the kernel's callbacks, with the library's defaults.
@@ -152,7 +139,6 @@ uint64_t smpboot_tsc_hz(void) { return g_tsc_hz; }
 
 bool smpboot_wait_until(bool (*done)(void* arg), void* arg, uint64_t timeout_us) {
   if (done == nullptr) return false;
-  InterruptsOff off;
   CClock clock;
   CWaiter waiter;
   return wait_until(clock, waiter, timeout_us, [&] { return done(arg); });
@@ -202,6 +188,20 @@ smpboot_error smpboot_cpu_set_boot(smpboot_cpu* cpu, const smpboot_cpu_boot* boo
   return SMPBOOT_OK;
 }
 
+void smpboot_cpu_set_tables(smpboot_cpu* cpu, uint64_t gdt_base, uint16_t gdt_limit,
+                            uint64_t idt_base, uint16_t idt_limit) {
+  if (cpu == nullptr) return;
+  CpuRecord& r = record(cpu);
+  r.gdt_base = gdt_base;
+  r.gdt_limit = gdt_base ? gdt_limit : 0;
+  r.idt_base = idt_base;
+  r.idt_limit = idt_base ? idt_limit : 0;
+}
+
+void smpboot_install_record_state(const smpboot_cpu* cpu) {
+  if (cpu != nullptr) x86_64::install_record_state(record(cpu));
+}
+
 void* smpboot_cpu_kernel_data(const smpboot_cpu* cpu) {
   return cpu ? reinterpret_cast<void*>(record(cpu).kernel_data) : nullptr;
 }
@@ -240,7 +240,6 @@ smpboot_error smpboot_bring_up(const smpboot_bringup_options* options,
   if (!g_initialized || !g_trampoline_installed || g_cpus.size() == 0) {
     return code(Error::kCalledOutOfOrder);
   }
-  InterruptsOff off;
   CClock clock;
   CWaiter waiter;
   x86_64::NativeMsr msr;
@@ -268,7 +267,6 @@ smpboot_error smpboot_bring_up(const smpboot_bringup_options* options,
 
 smpboot_error smpboot_take_offline(smpboot_cpu* victim, uint8_t offline_vector, uint64_t timeout_us) {
   if (victim == nullptr) return code(Error::kInvalidArgument);
-  InterruptsOff off;
   CpuRecord& r = record(victim);
   const uint32_t own_id = smpboot_apic_id();
   if (r.apic_id == own_id) return code(Error::kInvalidArgument);
@@ -293,7 +291,6 @@ void smpboot_offline_self(void) {
 smpboot_error smpboot_bring_online(smpboot_cpu* victim, uint64_t timeout_us) {
   if (victim == nullptr) return code(Error::kInvalidArgument);
   if (!g_trampoline_installed) return code(Error::kCalledOutOfOrder);
-  InterruptsOff off;
   CClock clock;
   CWaiter waiter;
   return code(with_apic([&](auto& apic) {

@@ -86,9 +86,10 @@ inline TscClock<NativeCpu> tsc_clock() noexcept {
 // TCG a spinning vCPU starves the others). The Waiter contract asks wait() to return by the
 // deadline it is given: every wait here runs with the periodic APIC timer started (kTimerVector,
 // 1 ms in bring_up_cpus and torture_cycle, SDM Vol. 3A 11.5.4 "APIC Timer"), so a sleep
-// overruns the deadline by at most one tick and there is no one-shot to arm.
-struct HaltWaiter {
-  void wait(const WaitDeadline&) noexcept { asm volatile("sti; hlt; cli" ::: "memory"); }
+// overruns the deadline by at most one tick and there is no one-shot to arm. The interrupt
+// window around the waits (mask, restore) is NativeCpuHalt's.
+struct HaltWaiter : x86_64::NativeCpuHalt {
+  void wait(const WaitDeadline&) noexcept { halt_until_interrupt(); }
 };
 
 template <ApicMode M>

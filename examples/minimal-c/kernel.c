@@ -16,11 +16,12 @@ enum {
 #define SIPI_PAGE_PHYS 0x8000u /* free below 1 MiB on SeaBIOS and Bochs BIOS */
 #define TIMEOUT_US 2000000u
 
-extern unsigned char boot_gdt[], boot_gdt_end[], boot_pml4[];
+extern unsigned char boot_gdt[], boot_pml4[];
 extern const unsigned char smpboot_trampoline_start[], smpboot_trampoline_end[];
 
 static _Alignas(16) unsigned char stacks[SMPBOOT_MAX_CPUS][STACK_BYTES];
 static _Alignas(16) unsigned char idt[256 * 16];
+static _Alignas(16) unsigned char gdts[SMPBOOT_MAX_CPUS][24]; /* one per CPU, built on it */
 static atomic_uint cpu0_cycle_asked;  /* 1: CPU1, take CPU0 offline and back */
 static atomic_uint cpu0_cycle_done;   /* 1 + smpboot_error of that cycle; 0: not yet */
 
@@ -56,6 +57,22 @@ __attribute__((interrupt)) static void on_spurious(struct iret_frame* f) { (void
 __attribute__((interrupt)) static void on_offline(struct iret_frame* f) {
   (void)f;
   smpboot_offline_self(); /* EOI, tell the controller, publish offline, park */
+}
+
+/* Each CPU builds its own GDT (a copy of the boot GDT, where a real kernel adds its TSS) on
+ * itself, loads it with the IDT, and records both, so its record says what it runs on. Until
+ * this runs an AP holds the trampoline's GDT in the SIPI page and no IDT. */
+static void install_own_tables(smpboot_cpu* self) {
+  struct smpboot_cpu_info me;
+  smpboot_cpu_get_info(self, &me);
+  unsigned char* gdt = gdts[me.index];
+  __builtin_memcpy(gdt, boot_gdt, sizeof gdts[0]);
+  struct __attribute__((packed)) { uint16_t limit; uint64_t base; } gdtr = {sizeof gdts[0] - 1, (uint64_t)gdt},
+      idtr = {sizeof idt - 1, (uint64_t)idt};
+  __asm__ volatile("lgdt %0; pushq $0x08; leaq 1f(%%rip), %%rax; pushq %%rax; lretq; 1:\n\t"
+                   "movw $0x10, %%ax; movw %%ax, %%ds; movw %%ax, %%es; movw %%ax, %%ss; lidt %1"
+                   : : "m"(gdtr), "m"(idtr) : "rax", "memory");
+  smpboot_cpu_set_tables(self, gdtr.base, gdtr.limit, idtr.base, idtr.limit);
 }
 
 static void finish(void);
@@ -133,7 +150,9 @@ static void finish(void) {
   exit_qemu(online == cpus && (cpus < 2 || done == 1));
 }
 
-static const struct smpboot_platform platform = {.run = run}; /* built-in clock and waiter */
+/* Built-in clock and waiter; the tables built on each CPU (the C++ minimal kernel shows the
+ * other way: tables named in the record before the wake). */
+static const struct smpboot_platform platform = {.install_cpu_state = install_own_tables, .run = run};
 
 void kmain(void) {
   outb(0x21, 0xFF); /* mask the 8259 PICs: their vectors would overlap the CPU exceptions */
@@ -153,10 +172,7 @@ void kmain(void) {
   if (madt) __builtin_memcpy(&madt_length, madt + 4, 4);
   if (e == SMPBOOT_OK) e = smpboot_add_cpus_from_madt(madt, madt_length, 0, 0);
   for (uint32_t i = 0; e == SMPBOOT_OK && i < smpboot_cpu_count(); ++i) {
-    const struct smpboot_cpu_boot boot = {
-        .stack_top = (uint64_t)(stacks[i] + STACK_BYTES), .gdt_base = (uint64_t)boot_gdt,
-        .gdt_limit = (uint16_t)(boot_gdt_end - boot_gdt - 1), .idt_base = (uint64_t)idt,
-        .idt_limit = sizeof idt - 1};
+    const struct smpboot_cpu_boot boot = {.stack_top = (uint64_t)(stacks[i] + STACK_BYTES)};
     e = smpboot_cpu_set_boot(smpboot_cpu_at(i), &boot);
   }
   if (e == SMPBOOT_OK) {

@@ -10,9 +10,9 @@
  * smpboot_add_cpus_from_madt -> smpboot_cpu_set_boot for every CPU -> smpboot_install_trampoline
  * -> smpboot_bring_up. Then, from any online CPU: smpboot_take_offline / smpboot_bring_online.
  * The calls that wait (bring_up, take_offline, bring_online) sleep in the kernel's wait
- * callback (or the built-in one). They may be called with interrupts on or off: each turns
- * them off for its check-then-sleep loop (so a wake-up IPI that lands between a check and
- * the sleep stays pending and ends the sleep) and restores the caller's state on return.
+ * callback (or the built-in one). They may be called with interrupts on or off: the library
+ * turns them off for its check-then-sleep loop (so a wake-up IPI that lands between a check
+ * and the sleep stays pending and ends the sleep) and restores the caller's state after it.
  */
 #ifndef SMPBOOT_SMPBOOT_H
 #define SMPBOOT_SMPBOOT_H
@@ -70,7 +70,10 @@ struct smpboot_platform {
 
   /* On the woken CPU, in this order (see the AP entry contract in docs/porting-guide.md). */
   /* Load this CPU's GDT, segments, GS/FS base and IDT. May be NULL: the record's values from
-   * smpboot_cpu_set_boot are loaded (GDT and IDT only if given). */
+   * smpboot_cpu_set_boot are loaded (GDT and IDT only if given). A kernel that builds its
+   * GDT/TSS on the CPU itself does it here, then records them with smpboot_cpu_set_tables;
+   * until then an AP holds the trampoline's GDT in the SIPI page (CS 0x18, data 0x10) and no
+   * IDT. smpboot_install_record_state loads what the record gives, for use in here. */
   void (*install_cpu_state)(smpboot_cpu* self);
   /* The kernel's per-CPU setup; false marks the CPU failed. The library has already enabled
    * this CPU's local APIC. Runs on ALL APs AT ONCE in parallel mode: take your own locks.
@@ -152,6 +155,12 @@ smpboot_cpu* smpboot_cpu_by_apic_id(uint32_t apic_id);
 smpboot_cpu* smpboot_self(void);                      /* by this CPU's APIC ID */
 smpboot_error smpboot_cpu_set_boot(smpboot_cpu* cpu, const struct smpboot_cpu_boot* boot);
 void* smpboot_cpu_kernel_data(const smpboot_cpu* cpu);
+/* On the CPU itself, in install_cpu_state: the tables it built and loaded, written into its
+ * record so the record says what the CPU runs on (CPU0's NMI wake enters with them again). */
+void smpboot_cpu_set_tables(smpboot_cpu* cpu, uint64_t gdt_base, uint16_t gdt_limit,
+                            uint64_t idt_base, uint16_t idt_limit);
+/* Load the record's GDT (if any; CS 0x08, data 0x10), GS and FS bases and IDT (if any). */
+void smpboot_install_record_state(const smpboot_cpu* cpu);
 void smpboot_cpu_get_info(const smpboot_cpu* cpu, struct smpboot_cpu_info* info);
 /* BSP: load CPU 0's own record state (what the entry does on the APs). */
 void smpboot_install_bsp_state(void);

@@ -13,6 +13,8 @@
 # installed:  the library configured with every optional part off, installed with
 #             `meson install --destdir`, found with pkg-config; the trampoline is the
 #             pkg-config variable `trampoline`, the NMI entry object the variable `nmi_entry`.
+# Builds run ninja directly: `meson compile` first re-detects ninja by running `ninja --version`,
+# which once failed ("Cannot find ninja") in a full parallel suite run on this 2-core machine.
 # Everything happens in a fresh temporary directory (KEEP_TMP=1 keeps it); no network.
 set -eu
 
@@ -156,7 +158,7 @@ fi
 # shellcheck disable=SC2086  # setup_args is a list of words
 run meson setup $setup_args project build-consumer >setup.log 2>&1 \
   || { cat setup.log; fail "meson setup of the consumer ($mode)"; }
-run meson compile -C build-consumer >compile.log 2>&1 \
+run ninja -C build-consumer >compile.log 2>&1 \
   || { cat compile.log; fail "build of the consumer ($mode)"; }
 compiler=$(sed -n 's/^C++ compiler for the host machine: [^(]*(\([^ ]* [^ ]*\) .*/\1/p' setup.log | head -n 1)
 case "$compiler" in gcc*) ;; *) fail "the consumer was configured with '$compiler', not g++" ;; esac
@@ -265,7 +267,7 @@ build_minimal() {
   # shellcheck disable=SC2086  # setup_args is a list of words
   $runner meson setup $setup_args "$dir" "build-$dir" >"setup-$dir.log" 2>&1 \
     || { cat "setup-$dir.log"; fail "meson setup of examples/$dir ($mode)"; }
-  $runner meson compile -C "build-$dir" >"compile-$dir.log" 2>&1 \
+  $runner ninja -C "build-$dir" >"compile-$dir.log" 2>&1 \
     || { cat "compile-$dir.log"; fail "build of examples/$dir ($mode)"; }
   for lang in $langs; do
     c=$(sed -n "s/^$lang compiler for the host machine: [^(]*(\\([^ ]* [^ ]*\\) .*/\\1/p" \

@@ -84,6 +84,20 @@ std::chrono::steady_clock::time_point timer_expiry(const WaitDeadline& deadline)
 
 }  // namespace
 
+InterruptsSaved SimInterruptFlag::mask_interrupts() noexcept {
+  SimCpu* cpu = t_cpu;
+  std::lock_guard<std::mutex> lock(cpu->mu);
+  const InterruptsSaved saved{.were_enabled = cpu->interrupts_enabled};
+  cpu->interrupts_enabled = false;
+  return saved;
+}
+
+void SimInterruptFlag::restore_interrupts(InterruptsSaved saved) noexcept {
+  SimCpu* cpu = t_cpu;
+  std::lock_guard<std::mutex> lock(cpu->mu);
+  if (saved.were_enabled) cpu->interrupts_enabled = true;
+}
+
 void SimWaiter::wait(const WaitDeadline&) noexcept {
   SimCpu* cpu = t_cpu;
   std::unique_lock<std::mutex> lock(cpu->mu);
@@ -103,8 +117,8 @@ void NoTickWaiter::wait(const WaitDeadline& deadline) noexcept {
   };
   if (deadline.never()) {
     cpu->cv.wait(lock, ipi);
-  } else {
-    cpu->cv.wait_until(lock, timer_expiry(deadline), ipi);
+  } else if (!cpu->cv.wait_until(lock, timer_expiry(deadline), ipi)) {
+    cpu->sleeps_ended_by_timer.fetch_add(1);
   }
   (void)take_wake_vector(cpu);
 }
@@ -184,7 +198,11 @@ void Machine::deliver(SimCpu* from, const IpiCommand& cmd) {
         t->nmi_pending = true;
         break;
       case DeliveryMode::kFixed:
-        t->fixed_pending[cmd.vector / 64] |= uint64_t{1} << (cmd.vector % 64);
+        if (t->interrupts_enabled && cmd.vector == kWakeVector) {
+          t->wake_vectors_taken_by_handler.fetch_add(1);  // taken now: nothing stays pending
+        } else {
+          t->fixed_pending[cmd.vector / 64] |= uint64_t{1} << (cmd.vector % 64);
+        }
         break;
     }
     t->cv.notify_all();

@@ -75,6 +75,12 @@ struct SimCpu {
   uint32_t sipi_pending = 0;
   bool nmi_pending = false;
   uint64_t fixed_pending[4] = {};  // 256 vector bits
+  // RFLAGS.IF of the kernel code this CPU runs outside a sleep. With it set, a fixed IPI is
+  // taken at once by the kernel's handler (EOI and return), so it leaves nothing pending for a
+  // sleep that starts later; with it clear the IPI stays pending until `sti; hlt`.
+  bool interrupts_enabled = false;
+  std::atomic<uint32_t> wake_vectors_taken_by_handler{0};
+  std::atomic<uint32_t> sleeps_ended_by_timer{0};
   std::vector<std::function<void()>> work;
 
   // What the real APIC policies see through the simulated register window.
@@ -138,15 +144,28 @@ inline thread_local SimCpu* t_cpu = nullptr;
 
 // A CPU sleeping in `sti; hlt`: woken by a fixed IPI, or by its periodic timer tick (500 us),
 // the kernel with a tick running; the tick bounds how far a wait overruns its deadline.
-struct SimWaiter {
+struct SimInterruptFlag {  // the interrupt window of concepts/waiter.hpp on SimCpu
+  InterruptsSaved mask_interrupts() noexcept;
+  void restore_interrupts(InterruptsSaved saved) noexcept;
+};
+
+struct SimWaiter : SimInterruptFlag {
   void wait(const WaitDeadline& deadline) noexcept;
 };
 
 // A CPU with no tick at all: `sti; hlt` after arming a one-shot timer for the time the wait
 // has left, so it wakes only for a fixed IPI or at the deadline it was given. With one dead AP
 // no IPI ever comes, and only the deadline ends the wait.
-struct NoTickWaiter {
+struct NoTickWaiter : SimInterruptFlag {
   void wait(const WaitDeadline& deadline) noexcept;
+};
+
+// A waiter that leaves the caller's interrupt flag as it is: the mistake the interrupt window
+// prevents, kept to show what it costs (test_sim.cpp).
+struct NoTickWaiterWithoutMasking {
+  void wait(const WaitDeadline& deadline) noexcept { NoTickWaiter{}.wait(deadline); }
+  InterruptsSaved mask_interrupts() noexcept { return {}; }
+  void restore_interrupts(InterruptsSaved) noexcept {}
 };
 
 class Machine {

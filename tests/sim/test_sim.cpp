@@ -624,3 +624,60 @@ TEST_CASE("controllers racing to wake the same victim: one wins, the wake is nev
   CHECK(m.cpu(0).inits_received.load() == 0);
   m.shutdown();
 }
+
+// Issue 14, item 2: the check-then-sleep of every wait is safe whatever the caller's interrupt
+// flag. The kernel enters the wait with interrupts ON; right after the first check, the CPU
+// waited for comes online and sends its wake IPI (sent here, at that exact point, from inside
+// the check). With interrupts on, the kernel's handler would take that IPI before the sleep
+// and the sleep would last until the deadline; wait_until masks interrupts around its loop
+// (concepts/waiter.hpp), so the IPI stays pending and ends the sleep at once.
+TEST_CASE("a wake IPI between a check and the sleep ends the sleep, with interrupts on or off", "[sim]") {
+  Machine m(make_cpus(2, IdPattern::kDense), {});
+  struct Outcome {
+    bool settled = false;
+    uint32_t taken_by_handler = 0, sleeps_ended_by_timer = 0;
+    bool interrupts_enabled_after = false;
+  };
+  auto wait_with = [&]<class W>(W waiter, bool interrupts_on, uint64_t timeout_us) {
+    Outcome out;
+    m.run_on_bsp([&] {
+      SimCpu& bsp = *t_cpu;
+      const uint32_t taken0 = bsp.wake_vectors_taken_by_handler.load();
+      const uint32_t timer0 = bsp.sleeps_ended_by_timer.load();
+      { std::lock_guard<std::mutex> lock(bsp.mu); bsp.interrupts_enabled = interrupts_on; }
+      std::atomic<bool> online{false};
+      int checks = 0;
+      SimClock clock;
+      out.settled = wait_until(clock, waiter, timeout_us, [&] {
+        const bool seen = online.load();
+        if (!seen && checks++ == 0) {  // the AP goes online just after this check, and says so
+          online.store(true);
+          m.with_apic(t_cpu, [](auto& apic) {
+            return int(apic.send(IpiCommand::fixed(apic.id(), kWakeVector)).ok());
+          });
+        }
+        return seen;
+      });
+      out.taken_by_handler = bsp.wake_vectors_taken_by_handler.load() - taken0;
+      out.sleeps_ended_by_timer = bsp.sleeps_ended_by_timer.load() - timer0;
+      std::lock_guard<std::mutex> lock(bsp.mu);
+      out.interrupts_enabled_after = bsp.interrupts_enabled;
+      bsp.interrupts_enabled = false;
+    });
+    return out;
+  };
+  for (const bool interrupts_on : {true, false}) {
+    INFO("caller's interrupts " << (interrupts_on ? "on" : "off"));
+    const Outcome o = wait_with(NoTickWaiter{}, interrupts_on, 60'000'000);
+    CHECK(o.settled);
+    CHECK(o.taken_by_handler == 0);       // the IPI stayed pending for the sleep...
+    CHECK(o.sleeps_ended_by_timer == 0);  // ...and ended it: no sleep ran to its deadline
+    CHECK(o.interrupts_enabled_after == interrupts_on);  // the caller's flag, restored
+  }
+  // The control: a waiter without the interrupt window loses exactly that wake-up, and only
+  // the timer (here 100 ms) ends the sleep.
+  const Outcome lost = wait_with(NoTickWaiterWithoutMasking{}, true, 100'000);
+  CHECK(lost.settled);
+  CHECK(lost.taken_by_handler == 1);
+  CHECK(lost.sleeps_ended_by_timer == 1);
+}

@@ -19,7 +19,7 @@ using namespace smpboot::testing;
 
 namespace {
 
-struct NoWait {
+struct NoWait : FakeInterruptFlag {
   void wait(const WaitDeadline&) noexcept {}
 };
 
@@ -119,12 +119,12 @@ TEST_CASE("an AP that moved on before its deadline gets no INIT") {
   FakeClock clock;
   CpuRecord& ap = (*table)[1];
   // The AP reaches online during the wait: a waiter that plays the AP.
-  struct ApArrives {
+  struct ApArrives : FakeInterruptFlag {
     CpuRecord* r;
     void wait(const WaitDeadline&) noexcept {
       if (r->transition(CpuState::kWakeSent, CpuState::kAlive)) (void)r->transition(CpuState::kAlive, CpuState::kOnline);
     }
-  } waiter{&ap};
+  } waiter{{}, &ap};
   BringupOptions o;
   o.mode = BringupMode::kSerial;
   o.timeout_us = 1000;

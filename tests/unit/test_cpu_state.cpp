@@ -5,12 +5,14 @@
 
 #include <smpboot/percpu/cpu_record.hpp>
 #include <smpboot/percpu/cpu_state.hpp>
+#include <smpboot/arch/x86_64/descriptors.hpp>
 
 #include <cstddef>
 #include <cstdint>
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 using smpboot::ApicId;
 using smpboot::CpuIndex;
@@ -209,4 +211,44 @@ TEST_CASE("the boot record's layout is what the asm expects") {
   CHECK(offsetof(CpuRecord, error) == 64);
   CHECK(offsetof(CpuRecord, stage) == 72);
   CHECK(sizeof(smpboot::Atomic<uint32_t>) == 4);  // the asm polls state as a dword
+}
+
+// Issue 14, item 3: both ways of giving a CPU its descriptor tables.
+namespace {
+struct RecordingDescriptors {
+  std::vector<std::string> log;
+  void load_gdt(uint64_t base, uint16_t limit, uint16_t code, uint16_t data) noexcept {
+    log.push_back("gdt " + std::to_string(base) + "/" + std::to_string(limit) + " cs=" +
+                  std::to_string(code) + " ds=" + std::to_string(data));
+  }
+  void load_idt(uint64_t base, uint16_t limit) noexcept {
+    log.push_back("idt " + std::to_string(base) + "/" + std::to_string(limit));
+  }
+  void write_gs_base(uint64_t base) noexcept { log.push_back("gs " + std::to_string(base)); }
+  void write_fs_base(uint64_t base) noexcept { log.push_back("fs " + std::to_string(base)); }
+};
+}  // namespace
+
+TEST_CASE("install_record_state: tables built before the wake are loaded, GDT first") {
+  CpuRecord r;
+  r.gdt_base = 4096;
+  r.gdt_limit = 23;
+  r.idt_base = 8192;
+  r.idt_limit = 4095;
+  r.gs_base = 100;
+  r.fs_base = 200;
+  RecordingDescriptors d;
+  smpboot::x86_64::install_record_state(r, {0x28, 0x30}, d);
+  // The GDT's selector loads clear the hidden GS/FS bases, so the bases come after it.
+  CHECK(d.log == std::vector<std::string>{"gdt 4096/23 cs=40 ds=48", "gs 100", "fs 200",
+                                          "idt 8192/4095"});
+}
+
+TEST_CASE("install_record_state: tables built on the AP itself are left to the kernel's hook") {
+  CpuRecord r;  // gdt_limit = idt_limit = 0: the kernel builds them in install_cpu_state
+  r.gdt_base = 4096;  // a base without a limit is not a table
+  r.gs_base = 100;
+  RecordingDescriptors d;
+  smpboot::x86_64::install_record_state(r, smpboot::x86_64::kFlatSelectors, d);
+  CHECK(d.log == std::vector<std::string>{"gs 100", "fs 0"});
 }

@@ -67,7 +67,7 @@ TEST_CASE("fail_wake records why; a CPU that started anyway keeps its progress")
 }
 
 namespace {
-struct CountingWaiter {
+struct CountingWaiter : testing::FakeInterruptFlag {
   int waits = 0;
   WaitDeadline first{}, last{};
   void wait(const WaitDeadline& d) noexcept {
@@ -78,7 +78,7 @@ struct CountingWaiter {
 
 // A CPU that sleeps in `sti; hlt` with no tick: it wakes only at the deadline it was told
 // (its one-shot timer), which it models by moving the fake clock there.
-struct OneShotWaiter {
+struct OneShotWaiter : testing::FakeInterruptFlag {
   testing::FakeClock* clock;
   int waits = 0;
   void wait(const WaitDeadline& d) noexcept {
@@ -122,7 +122,7 @@ TEST_CASE("wait_until tells every wait() its deadline and the time left until it
 TEST_CASE("a waiter whose only wake source is its deadline ends a wait that nothing else ends") {
   testing::FakeClock clock;
   clock.step_us = 0;  // time passes only while the waiter sleeps
-  OneShotWaiter waiter{&clock};
+  OneShotWaiter waiter{{}, &clock};
   CHECK_FALSE(wait_until(clock, waiter, 1000, [] { return false; }));
   CHECK(waiter.waits == 1);  // one sleep, woken by its timer at the deadline
   CHECK(clock.now >= 1000);
@@ -197,4 +197,36 @@ TEST_CASE("racing begin_wake: one winner per record, and its wake is never lost"
   CHECK(not_one_winner == 0);
   CHECK(lost_wakes == 0);
   CHECK(wrong_controller == 0);
+}
+
+TEST_CASE("wait_until masks interrupts around all its checks and restores the caller's flag") {
+  for (const bool caller_had_them_on : {true, false}) {
+    for (const bool settles : {true, false}) {
+      INFO("interrupts " << caller_had_them_on << ", settles " << settles);
+      testing::FakeClock clock;
+      clock.step_us = 10;
+      struct Waiter : testing::FakeInterruptFlag {
+        bool masked_in_every_wait = true;
+        int waits = 0;
+        void wait(const WaitDeadline&) noexcept {
+          ++waits;
+          masked_in_every_wait = masked_in_every_wait && !interrupts_enabled;
+        }
+      } waiter;
+      waiter.interrupts_enabled = caller_had_them_on;
+      bool masked_in_every_check = true;
+      int checks = 0;
+      const bool ok = wait_until(clock, waiter, 100, [&] {
+        masked_in_every_check = masked_in_every_check && !waiter.interrupts_enabled;
+        return settles && ++checks == 3;
+      });
+      CHECK(ok == settles);
+      CHECK(waiter.waits > 0);
+      CHECK(masked_in_every_check);
+      CHECK(waiter.masked_in_every_wait);
+      CHECK(waiter.masks == 1);
+      CHECK(waiter.restores == 1);
+      CHECK(waiter.interrupts_enabled == caller_had_them_on);
+    }
+  }
 }

@@ -21,18 +21,27 @@ namespace smpboot {
 // the deadline and the time left, so a waiter whose only wake source is a timer it arms
 // itself still returns in time when the CPU waited for is dead and sends nothing. A timeout
 // too long to represent saturates to WaitDeadline::kNever rather than wrapping around.
+// Interrupts are masked from before the first check to after the last, whatever the caller's
+// state, and restored on return (the interrupt window in concepts/waiter.hpp): a wake IPI that
+// arrives between a check and the sleep stays pending and ends that sleep.
 template <Clock Clk, Waiter W, class Done>
 bool wait_until(Clk& clock, W& waiter, uint64_t timeout_us, Done&& done) noexcept {
+  const InterruptsSaved saved = waiter.mask_interrupts();
   const uint64_t start_us = clock.now_us();
   const uint64_t deadline_us = timeout_us > WaitDeadline::kNever - start_us
                                    ? WaitDeadline::kNever
                                    : start_us + timeout_us;
+  bool settled = true;
   while (!done()) {
     const uint64_t now_us = clock.now_us();
-    if (deadline_us != WaitDeadline::kNever && now_us >= deadline_us) return false;
+    if (deadline_us != WaitDeadline::kNever && now_us >= deadline_us) {
+      settled = false;
+      break;
+    }
     waiter.wait(WaitDeadline{.deadline_us = deadline_us, .remaining_us = deadline_us - now_us});
   }
-  return true;
+  waiter.restore_interrupts(saved);
+  return settled;
 }
 
 // A wake is in flight while its AP has not settled: wake_sent (not yet at its entry) or alive

@@ -53,13 +53,22 @@ concept PortIo = requires(T& io, uint16_t port, uint8_t value) {
   { io.in32(port) } noexcept -> SameAs<uint32_t>;
 };
 
+// The waiting CPU's interrupt flag (RFLAGS.IF) from before a wait masked it.
+struct InterruptsSaved {
+  bool were_enabled = false;
+};
+
 // Sleeping until the next interrupt: enable interrupts, halt, and disable them again when an
 // interrupt has been handled (`sti; hlt; cli`). Called with interrupts disabled, so a wake
 // source armed just before (a one-shot timer) cannot fire unseen between arming and halting:
 // its interrupt stays pending until STI, whose one-instruction shadow covers the HLT.
+// mask_interrupts() (CLI, returning whether IF was set) and restore_interrupts() (STI if it
+// was) are what a wait brackets its check-then-sleep loop with (concepts/waiter.hpp).
 template <class T>
-concept CpuHalt = requires(T& h) {
+concept CpuHalt = requires(T& h, InterruptsSaved saved) {
   { h.halt_until_interrupt() } noexcept -> SameAs<void>;
+  { h.mask_interrupts() } noexcept -> SameAs<InterruptsSaved>;
+  { h.restore_interrupts(saved) } noexcept -> SameAs<void>;
 };
 
 }  // namespace smpboot

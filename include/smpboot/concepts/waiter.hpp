@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "../core/types.hpp"
+#include "io.hpp"
 
 namespace smpboot {
 
@@ -32,9 +33,22 @@ struct WaitDeadline {
 // no timer would sleep forever once the CPU waited for is dead: a dead AP sends no IPI.
 // Returning early is always safe: the caller re-checks the record and its own deadline after
 // every wait(), and calls wait() again with the time that is left.
+//
+// The interrupt window. A wait checks another CPU's record, then sleeps. If interrupts were
+// enabled during the check, the IPI that CPU sends right after it would be taken by its
+// handler before the sleep begins, and the sleep would last until the timer: a wake-up lost
+// for the rest of the wait. So wait_until (boot/wait.hpp) masks interrupts before its first
+// check (mask_interrupts: CLI, returning whether IF was set) and restores the caller's state
+// after its last (restore_interrupts: STI only if it was set); wait() is therefore always
+// entered with interrupts off, and an IPI that lands between a check and the sleep stays
+// pending until the STI of `sti; hlt`, whose shadow covers the HLT, and ends the sleep at
+// once. The caller may enter bring_up_aps, wait_offline and bring_online with interrupts on
+// or off. x86_64::NativeCpuHalt has both members for a kernel's own waiter to forward to.
 template <class T>
-concept Waiter = requires(T& w, const WaitDeadline& deadline) {
+concept Waiter = requires(T& w, const WaitDeadline& deadline, InterruptsSaved saved) {
   { w.wait(deadline) } noexcept -> SameAs<void>;
+  { w.mask_interrupts() } noexcept -> SameAs<InterruptsSaved>;
+  { w.restore_interrupts(saved) } noexcept -> SameAs<void>;
 };
 
 }  // namespace smpboot

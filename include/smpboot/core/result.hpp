@@ -54,6 +54,25 @@ enum class Error : uint8_t {
   kInvalidArgument,       // a NULL pointer, an unaligned stack, a CPU that cannot be the target
   kCalledOutOfOrder,      // e.g. bring_up before install_trampoline, anything before init
   kApicModeMismatch,      // the config's APIC mode is not the mode the BSP runs in
+  // ACPI discovery (discovery/acpi.hpp)
+  kRsdpNotFound,              // no valid RSDP in the EBDA's first KiB nor in 0xE0000-0xFFFFF
+  kRsdpTooShort,              // fewer bytes than the RSDP's revision needs (20, or 36 / Length)
+  kRsdpBadSignature,          // not "RSD PTR "
+  kRsdpBadChecksum,           // the first 20 bytes do not sum to 0 (ACPI 1.0 checksum)
+  kRsdpBadExtendedChecksum,   // revision >= 2: Length bytes do not sum to 0
+  kRsdpBadLength,             // revision >= 2: Length below 36 or above 4096
+  kRsdpUnmapped,              // the mapping function refused the RSDP's bytes
+  kAcpiRootTableMissing,      // the RSDP's RSDT (and XSDT) address is 0
+  kRsdtBadSignature,          // the RSDT address holds no "RSDT" table
+  kXsdtBadSignature,          // the XSDT address holds no "XSDT" table
+  kRsdtEntryCountNotWhole,    // RSDT Length - 36 not a multiple of 4
+  kXsdtEntryCountNotWhole,    // XSDT Length - 36 not a multiple of 8
+  kAcpiTableTooShort,         // a header's Length is below the 36-byte header
+  kAcpiTableUnmapped,         // the mapping function refused a table's header or Length bytes
+  kAcpiTableBadChecksum,      // a table's Length bytes do not sum to 0
+  kAcpiTableNotFound,         // no root-table entry carries the signature (or that instance)
+  // The SIPI page (boot/sipi_page.hpp)
+  kNoSipiPage,                // no free usable 4 KiB page below 1 MiB in the memory map
 };
 
 constexpr const char* error_name(Error e) noexcept {
@@ -97,6 +116,23 @@ constexpr const char* error_name(Error e) noexcept {
     case Error::kCalledOutOfOrder: return "called_out_of_order";
     case Error::kApicModeMismatch: return "apic_mode_mismatch";
     case Error::kTscNotCounting: return "tsc_not_counting";
+    case Error::kRsdpNotFound: return "rsdp_not_found";
+    case Error::kRsdpTooShort: return "rsdp_too_short";
+    case Error::kRsdpBadSignature: return "rsdp_bad_signature";
+    case Error::kRsdpBadChecksum: return "rsdp_bad_checksum";
+    case Error::kRsdpBadExtendedChecksum: return "rsdp_bad_extended_checksum";
+    case Error::kRsdpBadLength: return "rsdp_bad_length";
+    case Error::kRsdpUnmapped: return "rsdp_unmapped";
+    case Error::kAcpiRootTableMissing: return "acpi_root_table_missing";
+    case Error::kRsdtBadSignature: return "rsdt_bad_signature";
+    case Error::kXsdtBadSignature: return "xsdt_bad_signature";
+    case Error::kRsdtEntryCountNotWhole: return "rsdt_entry_count_not_whole";
+    case Error::kXsdtEntryCountNotWhole: return "xsdt_entry_count_not_whole";
+    case Error::kAcpiTableTooShort: return "acpi_table_too_short";
+    case Error::kAcpiTableUnmapped: return "acpi_table_unmapped";
+    case Error::kAcpiTableBadChecksum: return "acpi_table_bad_checksum";
+    case Error::kAcpiTableNotFound: return "acpi_table_not_found";
+    case Error::kNoSipiPage: return "no_sipi_page";
   }
   return "unknown";
 }

@@ -335,6 +335,9 @@ struct FakeApicTimer {
 // halt is counted in `hangs` and returns at once.
 struct FakeCpuHaltState {
   FakeTsc* time = nullptr;
+  bool interrupts_enabled = false;  // RFLAGS.IF as mask/restore_interrupts leave it
+  uint32_t masks = 0;
+  uint32_t restores = 0;
   FakeApicTimer* timer = nullptr;
   uint64_t other_interrupt_ticks = 0;
   uint32_t halts = 0;
@@ -343,9 +346,37 @@ struct FakeCpuHaltState {
   uint32_t hangs = 0;
 };
 
+// RFLAGS.IF for a test's own Waiter (derive from it): records the masking wait_until does
+// around its check-then-sleep loop (concepts/waiter.hpp, "The interrupt window").
+struct FakeInterruptFlag {
+  bool interrupts_enabled = false;
+  uint32_t masks = 0;
+  uint32_t restores = 0;
+  InterruptsSaved mask_interrupts() noexcept {
+    ++masks;
+    const InterruptsSaved saved{.were_enabled = interrupts_enabled};
+    interrupts_enabled = false;
+    return saved;
+  }
+  void restore_interrupts(InterruptsSaved saved) noexcept {
+    ++restores;
+    if (saved.were_enabled) interrupts_enabled = true;
+  }
+};
+
 // Copyable handle, as waiters hold their halt policy by value.
 struct FakeCpuHalt {
   FakeCpuHaltState* s;
+  InterruptsSaved mask_interrupts() noexcept {
+    ++s->masks;
+    const InterruptsSaved saved{.were_enabled = s->interrupts_enabled};
+    s->interrupts_enabled = false;
+    return saved;
+  }
+  void restore_interrupts(InterruptsSaved saved) noexcept {
+    ++s->restores;
+    if (saved.were_enabled) s->interrupts_enabled = true;
+  }
   void halt_until_interrupt() noexcept {
     ++s->halts;
     FakeTsc& time = *s->time;

@@ -38,6 +38,8 @@ class ApicTimerWaiter {
     if (count == 0) return 1;
     return count > 0xFFFF'FFFFu ? 0xFFFF'FFFFu : uint32_t(count);
   }
+  InterruptsSaved mask_interrupts() noexcept { return halt_.mask_interrupts(); }
+  void restore_interrupts(InterruptsSaved saved) noexcept { halt_.restore_interrupts(saved); }
   constexpr uint64_t timer_hz() const noexcept { return timer_hz_; }
   constexpr uint8_t vector() const noexcept { return vector_; }
 

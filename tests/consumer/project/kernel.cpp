@@ -80,7 +80,7 @@ struct AssumedTscClock {
 static_assert(Clock<AssumedTscClock>);
 
 // It returns at once (a pause), so it always meets its deadline.
-struct PauseWaiter {
+struct PauseWaiter : x86_64::NativeCpuHalt {  // its interrupt window: CLI, then STI if IF was set
   void wait(const WaitDeadline&) noexcept { x86_64::NativeCpu{}.pause(); }
 };
 static_assert(Waiter<PauseWaiter>);

@@ -11,6 +11,7 @@
 namespace smpboot {
 struct CpuRecord;
 struct WaitDeadline;
+struct InterruptsSaved;
 }  // namespace smpboot
 
 // Failure and logging.
@@ -46,6 +47,8 @@ struct KernelClock {
 };
 struct KernelWaiter {
   void wait(const smpboot::WaitDeadline& deadline) noexcept;
+  smpboot::InterruptsSaved mask_interrupts() noexcept;
+  void restore_interrupts(smpboot::InterruptsSaved saved) noexcept;
 };
 
 // The scheduler's idle loop: a CPU's life while online (ApPlatform::run). Never returns.

@@ -97,16 +97,43 @@ struct SegmentSelectors {
 // The usual kernel GDT: null, 64-bit code (index 1), data (index 2).
 inline constexpr SegmentSelectors kFlatSelectors{0x08, 0x10};
 
+// The instructions install_record_state uses, as one policy so the choice of what to load can
+// be checked on a host with a recording fake (tests/unit/test_cpu_state.cpp).
+struct NativeDescriptors {
+  void load_gdt(uint64_t base, uint16_t limit, uint16_t code, uint16_t data) noexcept {
+    x86_64::load_gdt(base, limit, code, data);
+  }
+  void load_idt(uint64_t base, uint16_t limit) noexcept { x86_64::load_idt(base, limit); }
+  void write_gs_base(uint64_t base) noexcept { x86_64::write_gs_base(base); }
+  void write_fs_base(uint64_t base) noexcept { x86_64::write_fs_base(base); }
+};
+
 // Everything a record names for its CPU, loaded on the calling CPU, in the order that keeps
 // each value: the GDT (only if gdt_limit != 0) with CS, DS, ES, SS and FS reloaded from it, then
 // the GS and FS bases (a selector load clears the hidden base; SDM 3.4.4), then the IDT (only
 // if idt_limit != 0). What an ApPlatform's install_cpu_state does on every wake path.
+//
+// Two ways to give a CPU its tables, both supported:
+//  - tables built before the wake: the record names them, this loads them;
+//  - tables built on the CPU itself (a per-CPU GDT and TSS made in install_cpu_state): the
+//    record's gdt_limit/idt_limit are 0, this loads only the GS/FS bases, and the kernel's hook
+//    builds and loads its own, then writes them into the record (gdt_base/gdt_limit,
+//    idt_base/idt_limit) so the record says what the CPU runs on, as the NMI path for CPU0
+//    will load them again. Until then an AP from the trampoline holds the trampoline's GDT in
+//    the SIPI page (CS = 0x18, data 0x10) and no IDT; CPU0 by NMI holds the kernel's own.
+template <class Descriptors>
+void install_record_state(const CpuRecord& r, SegmentSelectors selectors,
+                          Descriptors& descriptors) noexcept {
+  if (r.gdt_limit != 0) descriptors.load_gdt(r.gdt_base, r.gdt_limit, selectors.code, selectors.data);
+  descriptors.write_gs_base(r.gs_base);
+  descriptors.write_fs_base(r.fs_base);
+  if (r.idt_limit != 0) descriptors.load_idt(r.idt_base, r.idt_limit);
+}
+
 inline void install_record_state(const CpuRecord& r,
                                  SegmentSelectors selectors = kFlatSelectors) noexcept {
-  if (r.gdt_limit != 0) load_gdt(r.gdt_base, r.gdt_limit, selectors.code, selectors.data);
-  write_gs_base(r.gs_base);
-  write_fs_base(r.fs_base);
-  if (r.idt_limit != 0) load_idt(r.idt_base, r.idt_limit);
+  NativeDescriptors native;
+  install_record_state(r, selectors, native);
 }
 
 // The record entry every wake path ends in, for paths that arrive in C++ (the NMI path): with

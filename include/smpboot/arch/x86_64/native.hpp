@@ -86,8 +86,18 @@ struct NativePortIo {
 // `sti; hlt; cli`: STI's shadow covers HLT, so an interrupt pending before STI (a timer armed
 // with interrupts off) wakes the HLT instead of being taken before it; CLI restores the
 // caller's interrupts-off state once the handler has run.
+// mask_interrupts/restore_interrupts: PUSHFQ to read RFLAGS.IF (bit 9) before CLI, and STI
+// only if it was set. A kernel's own Waiter forwards its two members to these.
 struct NativeCpuHalt {
   void halt_until_interrupt() noexcept { asm volatile("sti; hlt; cli" ::: "memory"); }
+  InterruptsSaved mask_interrupts() noexcept {
+    uint64_t rflags;
+    asm volatile("pushfq; popq %0; cli" : "=r"(rflags) : : "memory");
+    return InterruptsSaved{.were_enabled = (rflags & (uint64_t{1} << 9)) != 0};
+  }
+  void restore_interrupts(InterruptsSaved saved) noexcept {
+    if (saved.were_enabled) asm volatile("sti" ::: "memory");
+  }
 };
 
 static_assert(MmioWindow<NativeMmio>);
