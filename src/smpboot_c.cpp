@@ -212,7 +212,7 @@ void smpboot_cpu_get_info(const smpboot_cpu* cpu, smpboot_cpu_info* info) {
   *info = smpboot_cpu_info{r.index, r.apic_id, r.controller_apic_id, r.wake_count, r.esr,
                            smpboot_cpu_state(r.load_state()), smpboot_boot_stage(r.load_stage()),
                            code(r.error), r.wake_sent_us, r.alive_us, r.online_us,
-                           r.is_firmware_bsp()};
+                           r.is_firmware_bsp(), r.acpi_uid, r.madt_type, r.madt_flags};
 }
 
 void smpboot_install_bsp_state(void) {

@@ -133,6 +133,10 @@ struct smpboot_cpu_info {
   smpboot_error error;               /* why it failed */
   uint64_t wake_sent_us, alive_us, online_us;
   bool firmware_bsp;
+  /* The MADT entry the CPU came from: ACPI processor UID (0xFFFFFFFF: none), type (0 or 9;
+   * 0xFF: not in the MADT) and Local APIC flags (bit 0 enabled, bit 1 online capable). */
+  uint32_t acpi_uid;
+  uint8_t madt_type, madt_flags;
 };
 
 /* BSP: check the configuration and enable the BSP's local APIC. */
