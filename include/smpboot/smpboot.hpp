@@ -27,6 +27,7 @@
 #include "apic/x2apic.hpp"
 #include "apic/xapic.hpp"
 
+#include "discovery/acpi.hpp"
 #include "discovery/apic_id.hpp"
 #include "discovery/madt.hpp"
 #include "discovery/madt_cpus.hpp"
@@ -49,6 +50,7 @@
 #include "boot/bringup.hpp"
 #include "boot/hotplug.hpp"
 #include "boot/nmi_entry.hpp"
+#include "boot/sipi_page.hpp"
 #include "boot/trampoline.hpp"
 #include "boot/trampoline_layout.hpp"
 #include "boot/wait.hpp"
