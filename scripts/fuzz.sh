@@ -7,7 +7,7 @@ source "$(dirname "$0")/common.sh"
 seconds=${1:-600}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(madt cpuid_dump)
+[ ${#targets[@]} -gt 0 ] || targets=(madt cpuid_dump acpi)
 smpboot_install_packages
 out=$SMPBOOT_ROOT/build-fuzz
 for t in "${targets[@]}"; do

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Builds one libFuzzer target with clang (-fsanitize=fuzzer,address,undefined) and runs it,
-# seeded from tests/data.   run_fuzz.sh madt|cpuid_dump RUNS [OUT_DIR] [extra libFuzzer args]
+# seeded from tests/data.   run_fuzz.sh madt|cpuid_dump|acpi RUNS [OUT_DIR] [extra libFuzzer args]
 # RUNS is a number of executions (the smoke run in the test suite) or 0 for "until stopped".
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,6 +19,8 @@ mkdir -p "$corpus"
 case $target in
   madt) seeds=$root/tests/data/madt; filter='*.apic.dat' ;;
   cpuid_dump) seeds=$root/tests/data/cpuid; filter='*.cpuid.txt' ;;
+  acpi) seeds=$out/acpi_seed_images; filter='*.mem'
+        [ -d "$seeds" ] || python3 "$here/make_acpi_seeds.py" "$root/tests/data/acpi" "$seeds" ;;
   *) echo "run_fuzz: unknown target $target" >&2; exit 2 ;;
 esac
 seed_dir=$out/seeds_$target
@@ -26,7 +28,7 @@ if [ ! -d "$seed_dir" ]; then
   mkdir -p "$seed_dir"
   find "$seeds" -name "$filter" -exec cp {} "$seed_dir/" \;
 fi
-max_len=$([ "$target" = madt ] && echo 4096 || echo 65536)
+case $target in madt|acpi) max_len=4096 ;; *) max_len=65536 ;; esac
 args=(-max_len="$max_len" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1)
 [ "$runs" -gt 0 ] && args+=(-runs="$runs")
 # Inputs that once crashed a target run first, every time (tests/fuzz/regressions/).
