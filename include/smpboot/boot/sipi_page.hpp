@@ -61,7 +61,7 @@ enum class SipiPagePreference : uint8_t {
   kLowest,
 };
 
-namespace sipi_page {
+namespace low_memory {
 inline constexpr uint64_t kPageSize = 0x1000;
 // Page 0: the real-mode interrupt vector table (0-0x3FF) and the BIOS data area (0x400-0x4FF).
 inline constexpr uint64_t kFirstCandidate = 0x1000;
@@ -82,26 +82,26 @@ constexpr uint64_t end_of(uint64_t base, uint64_t length) noexcept {
 constexpr bool overlaps(uint64_t base, uint64_t length, uint64_t start, uint64_t end) noexcept {
   return length != 0 && base < end && end_of(base, length) > start;
 }
-}  // namespace sipi_page
+}  // namespace low_memory
 
 // The first page (4 KiB aligned) from which the EBDA and everything above it is avoided:
 // the page holding the EBDA when the BDA word at 0x40E is given (non-zero and plausible),
 // else 0x9F000.
 constexpr uint64_t sipi_page_ceiling(uint16_t ebda_segment) noexcept {
   const uint64_t ebda = uint64_t{ebda_segment} << 4;
-  if (ebda < sipi_page::kLowestEbda || ebda >= sipi_page::kLegacyHoleStart) {
-    return sipi_page::kConservativeEbdaStart;
+  if (ebda < low_memory::kLowestEbda || ebda >= low_memory::kLegacyHoleStart) {
+    return low_memory::kConservativeEbdaStart;
   }
-  return ebda & ~(sipi_page::kPageSize - 1);
+  return ebda & ~(low_memory::kPageSize - 1);
 }
 
 // Whether [start, start + 4 KiB) is usable RAM by the map: covered by the union of kUsable
 // entries (which may be split at any byte) and touched by no entry of another type.
 constexpr bool page_is_usable(const MemoryRange* map, size_t count, uint64_t start) noexcept {
-  const uint64_t end = start + sipi_page::kPageSize;
+  const uint64_t end = start + low_memory::kPageSize;
   for (size_t i = 0; i < count; ++i) {
     if (map[i].type != MemoryType::kUsable &&
-        sipi_page::overlaps(map[i].base, map[i].length, start, end)) {
+        low_memory::overlaps(map[i].base, map[i].length, start, end)) {
       return false;
     }
   }
@@ -111,7 +111,7 @@ constexpr bool page_is_usable(const MemoryRange* map, size_t count, uint64_t sta
     for (size_t i = 0; i < count; ++i) {
       const MemoryRange& r = map[i];
       if (r.type != MemoryType::kUsable || r.length == 0) continue;
-      const uint64_t r_end = sipi_page::end_of(r.base, r.length);
+      const uint64_t r_end = low_memory::end_of(r.base, r.length);
       if (r.base <= covered && r_end > covered) {
         covered = r_end;
         advanced = true;
@@ -134,17 +134,17 @@ constexpr Result<StartPage> choose_sipi_page(
   if (map == nullptr) map_count = 0;
   if (own == nullptr) own_count = 0;
   const uint64_t ceiling = sipi_page_ceiling(ebda_segment);
-  const uint64_t first = sipi_page::kFirstCandidate;
-  const uint64_t pages = ceiling > first ? (ceiling - first) / sipi_page::kPageSize : 0;
+  const uint64_t first = low_memory::kFirstCandidate;
+  const uint64_t pages = ceiling > first ? (ceiling - first) / low_memory::kPageSize : 0;
   for (uint64_t n = 0; n < pages; ++n) {
     const uint64_t start = preference == SipiPagePreference::kHighest
-                               ? ceiling - (n + 1) * sipi_page::kPageSize
-                               : first + n * sipi_page::kPageSize;
+                               ? ceiling - (n + 1) * low_memory::kPageSize
+                               : first + n * low_memory::kPageSize;
     if (!page_is_usable(map, map_count, start)) continue;
     bool taken = false;
     for (size_t i = 0; i < own_count && !taken; ++i) {
-      taken = sipi_page::overlaps(own[i].base, own[i].length, start,
-                                  start + sipi_page::kPageSize);
+      taken = low_memory::overlaps(own[i].base, own[i].length, start,
+                                  start + low_memory::kPageSize);
     }
     if (taken) continue;
     auto page = StartPage::from_phys(start);
