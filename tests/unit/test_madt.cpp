@@ -62,6 +62,19 @@ class MadtBuilder {
     put_le32(s, gsi_base);
     return raw(s);
   }
+  // 5.2.12.19 Multiprocessor Wakeup: type 0x10, length 16 (version 0) or 24 (version 1),
+  // MailboxVersion16, reserved32, MailboxAddress64 [, ResetVector64].
+  MadtBuilder& mp_wakeup(uint16_t version, uint64_t mailbox, const uint64_t* reset = nullptr) {
+    std::vector<uint8_t> s{0x10, uint8_t(reset ? 24 : 16), uint8_t(version), uint8_t(version >> 8)};
+    put_le32(s, 0);
+    put_le32(s, uint32_t(mailbox));
+    put_le32(s, uint32_t(mailbox >> 32));
+    if (reset) {
+      put_le32(s, uint32_t(*reset));
+      put_le32(s, uint32_t(*reset >> 32));
+    }
+    return raw(s);
+  }
   MadtBuilder& raw(const std::vector<uint8_t>& bytes) {
     body_.insert(body_.end(), bytes.begin(), bytes.end());
     return *this;
@@ -542,4 +555,81 @@ TEST_CASE("a subtable view's reads are bounded by its length byte") {
            CHECK(s.read_le32(4).error() == Error::kMadtSubtableTooShort);
          }).ok());
   CHECK(seen == 1);
+}
+
+TEST_CASE("type 0x10: the Multiprocessor Wakeup Structure, version 0 (ACPI 6.4 5.2.12.19)") {
+  const auto table = MadtBuilder{}.local_apic(0, 0, 1).mp_wakeup(0, 0x1'2345'6000ull)
+                         .local_apic(1, 1, 1).build();
+  ExactBuffer buf(table);
+  auto m = Madt::parse(buf.data.get(), buf.size);
+  REQUIRE(m.ok());
+  auto w = m->multiprocessor_wakeup();
+  REQUIRE(w.ok());
+  CHECK(w->offset == 44 + 8);
+  CHECK(w->mailbox_version == 0);
+  CHECK(w->mailbox_phys == 0x1'2345'6000ull);
+  CHECK(w->reset_vector_phys == 0);
+  CHECK_FALSE(w->has_reset_vector());
+  Error e = Error::kNone;
+  CHECK(cpus_of(*m, &e).size() == 2);  // the CPU walk skips it
+  CHECK(e == Error::kNone);
+}
+
+TEST_CASE("type 0x10 version 1 carries the reset vector at byte 16") {
+  const uint64_t reset = 0x7FFF'E000ull;
+  const auto table = MadtBuilder{}.mp_wakeup(1, 0x7FFF'F000ull, &reset).build();
+  ExactBuffer buf(table);
+  auto m = Madt::parse(buf.data.get(), buf.size);
+  REQUIRE(m.ok());
+  auto w = m->multiprocessor_wakeup();
+  REQUIRE(w.ok());
+  CHECK(w->mailbox_version == 1);
+  CHECK(w->mailbox_phys == 0x7FFF'F000ull);
+  CHECK(w->reset_vector_phys == reset);
+  CHECK(w->has_reset_vector());
+}
+
+TEST_CASE("type 0x10: absent, too short, version 1 without its vector, past the end") {
+  {
+    const auto table = MadtBuilder{}.local_apic(0, 0, 1).build();
+    ExactBuffer buf(table);
+    auto m = Madt::parse(buf.data.get(), buf.size);
+    REQUIRE(m.ok());
+    CHECK(m->multiprocessor_wakeup().error() == Error::kAcpiTableNotFound);
+  }
+  {  // 12 bytes: shorter than the 16 every version has; the walk stops there
+    const auto table = MadtBuilder{}.local_apic(0, 0, 1)
+                           .raw({0x10, 12, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0}).build();
+    ExactBuffer buf(table);
+    auto m = Madt::parse(buf.data.get(), buf.size);
+    REQUIRE(m.ok());
+    CHECK(m->multiprocessor_wakeup().error() == Error::kMadtSubtableTooShort);
+    Error e = Error::kNone;
+    CHECK(cpus_of(*m, &e).size() == 1);
+    CHECK(e == Error::kMadtSubtableTooShort);
+  }
+  {  // version 1 in the 16-byte version-0 layout: refused, not a zero reset vector
+    const auto table = MadtBuilder{}.mp_wakeup(1, 0x8000'0000ull).build();
+    ExactBuffer buf(table);
+    auto m = Madt::parse(buf.data.get(), buf.size);
+    REQUIRE(m.ok());
+    CHECK(m->multiprocessor_wakeup().error() == Error::kMadtSubtableTooShort);
+  }
+  {  // a length byte that runs past the table: the walker's error, inside the exact buffer
+    auto table = MadtBuilder{}.mp_wakeup(0, 0x8000'0000ull).build();
+    table.resize(table.size() - 4);
+    const uint32_t length = uint32_t(table.size());
+    for (int i = 0; i < 4; ++i) table[4 + i] = uint8_t(length >> (8 * i));
+    MadtBuilder::fix_checksum(table);
+    ExactBuffer buf(table);
+    auto m = Madt::parse(buf.data.get(), buf.size);
+    REQUIRE(m.ok());
+    CHECK(m->multiprocessor_wakeup().error() == Error::kMadtSubtablePastEnd);
+  }
+  {  // the view itself: version and address at their offsets
+    const uint8_t bytes[16] = {0x10, 16, 0x01, 0x00, 0, 0, 0, 0, 0x00, 0xF0, 0xFF, 0x7F, 0, 0, 0, 0};
+    const madt::MultiprocessorWakeupEntry e{bytes};
+    CHECK(e.mailbox_version() == 1);
+    CHECK(e.mailbox_address() == 0x7FFF'F000ull);
+  }
 }

@@ -3,7 +3,8 @@
 // length byte, and reports Local APIC (type 0) and Local x2APIC (type 9) entries in table
 // order. It never reads outside [data, data + size): a truncated table, a subtable whose
 // length is 0/1 (which would loop forever) or runs past the end stops the walk with a typed
-// error after every entry before it was reported. Unknown subtable types are skipped by the
+// error after every entry before it was reported. The Multiprocessor Wakeup Structure (type
+// 0x10) has its own typed view (multiprocessor_wakeup). Unknown subtable types are skipped by the
 // CPU walk; for_each_subtable hands every subtable's checked bytes to the caller (I/O APICs,
 // interrupt source overrides: the library reads none of them itself).
 #pragma once
@@ -38,6 +39,18 @@ struct MadtCpuEntry {
 };
 
 class Madt;
+
+// The Multiprocessor Wakeup Structure (type 0x10, ACPI 6.4+ 5.2.12.19): where the firmware's
+// wakeup mailbox is (wake/mailbox.hpp), which mailbox version it speaks, and for version 1 the
+// reset vector (0 when the subtable is the 16-byte version-0 layout). Checked by the walker:
+// at least 16 bytes, and 24 before reset_vector is read.
+struct MadtMultiprocessorWakeup {
+  uint32_t offset = 0;          // byte offset of the subtable in the table
+  uint16_t mailbox_version = 0; // 0 (ACPI 6.4) or 1 (adds the reset vector)
+  uint64_t mailbox_phys = 0;    // physical address of the 4 KiB mailbox
+  uint64_t reset_vector_phys = 0;  // version 1 with a 24-byte subtable; else 0
+  constexpr bool has_reset_vector() const noexcept { return reset_vector_phys != 0; }
+};
 
 // One subtable ("Interrupt Controller Structure", ACPI 6.5 5.2.12, Table 5.20): its type, its
 // offset in the MADT and its bytes, which the walker has already checked lie inside the table
@@ -173,6 +186,34 @@ class Madt {
     });
   }
 
+  // The first Multiprocessor Wakeup Structure, if the table has one (kAcpiTableNotFound if
+  // not), or the walker's error if the table is malformed before it. A version-1 subtable
+  // shorter than 24 bytes is refused (kMadtSubtableTooShort), not read with a zero vector.
+  Result<MadtMultiprocessorWakeup> multiprocessor_wakeup() const noexcept {
+    Result<MadtMultiprocessorWakeup> found = Error::kAcpiTableNotFound;
+    bool done = false;
+    const Status walked = for_each_subtable([&](const MadtSubtable& s) {
+      if (done || s.type() != uint8_t(madt::SubtableType::kMultiprocessorWakeup)) return;
+      done = true;
+      const madt::MultiprocessorWakeupEntry entry{s.bytes()};
+      MadtMultiprocessorWakeup w;
+      w.offset = s.offset();
+      w.mailbox_version = entry.mailbox_version();
+      w.mailbox_phys = entry.mailbox_address();
+      if (w.mailbox_version >= 1) {
+        auto vector = s.read_le64(madt::kMultiprocessorWakeupLength);
+        if (!vector) {
+          found = vector.error();
+          return;
+        }
+        w.reset_vector_phys = *vector;
+      }
+      found = w;
+    });
+    if (!done && !walked) return walked.error();
+    return found;
+  }
+
   // The local APIC's physical address: a type-5 override wins over the 32-bit header field.
   uint64_t local_apic_phys() const noexcept {
     uint64_t address = local_apic_address();
@@ -193,6 +234,8 @@ class Madt {
       case uint8_t(madt::SubtableType::kLocalX2Apic): return madt::kLocalX2ApicLength;
       case uint8_t(madt::SubtableType::kLocalApicAddressOverride):
         return madt::kAddressOverrideLength;
+      case uint8_t(madt::SubtableType::kMultiprocessorWakeup):
+        return madt::kMultiprocessorWakeupLength;
       default: return 2;
     }
   }

@@ -30,11 +30,16 @@ enum class SubtableType : uint8_t {
   kLocalApicAddressOverride = 5,  // 5.2.12.8
   kLocalX2Apic = 9,           // 5.2.12.12
   kLocalX2ApicNmi = 10,
+  kMultiprocessorWakeup = 0x10,  // 5.2.12.19 (ACPI 6.4+)
 };
 
 inline constexpr uint32_t kLocalApicLength = 8;
 inline constexpr uint32_t kLocalX2ApicLength = 16;
 inline constexpr uint32_t kAddressOverrideLength = 12;
+// Multiprocessor Wakeup Structure: 16 bytes in mailbox version 0 (ACPI 6.4), 24 with the
+// reset vector that mailbox version 1 adds.
+inline constexpr uint32_t kMultiprocessorWakeupLength = 16;
+inline constexpr uint32_t kMultiprocessorWakeupV1Length = 24;
 
 // Local APIC Flags (table 5.23): bit 0 Enabled, bit 1 Online Capable (ACPI 6.3+, MADT rev >= 5;
 // meaningful only when Enabled is 0).
@@ -61,6 +66,19 @@ struct LocalX2ApicEntry {
 struct LocalApicAddressOverrideEntry {
   const uint8_t* bytes;
   constexpr uint64_t local_apic_address() const noexcept { return load_le64(bytes + 4); }
+};
+
+// "Multiprocessor Wakeup Structure" (5.2.12.19, ACPI 6.4+): type 0x10; bytes 4-7 reserved.
+// The mailbox is a 4 KiB-aligned page of firmware-reserved memory (its layout is in
+// wake/mailbox.hpp); version 1 adds, at byte 16, the physical address of the reset vector an
+// OS jumps to when it hands a CPU back to the firmware. The walker checks the 16 bytes every
+// version has; reset_vector is only read by a caller that checked the length.
+struct MultiprocessorWakeupEntry {
+  const uint8_t* bytes;
+  constexpr uint16_t mailbox_version() const noexcept {
+    return uint16_t(bytes[2] | bytes[3] << 8);
+  }
+  constexpr uint64_t mailbox_address() const noexcept { return load_le64(bytes + 8); }
 };
 
 }  // namespace smpboot::madt
