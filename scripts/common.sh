@@ -8,6 +8,7 @@ SMPBOOT_BUILD=${SMPBOOT_BUILD:-$SMPBOOT_ROOT/build}
 SMPBOOT_PACKAGES=(
   meson ninja-build pkg-config g++ clang lld libclang-rt-14-dev nasm doctest-dev catch2
   qemu-system-x86 bochs bochsbios vgabios grub-pc-bin grub-common xorriso mtools
+  ovmf grub-efi-amd64-bin
 )
 
 smpboot_install_packages() {

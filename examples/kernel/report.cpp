@@ -19,6 +19,29 @@ const char* since(uint64_t t, uint64_t t0, char (&buf)[24]) {
 
 }  // namespace
 
+void print_boot_line() {
+  const uint64_t page = platform::sipi_page_phys();
+  char page_text[24] = "none";
+  if (page != 0) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    char digits[20];
+    int n = 0;
+    uint64_t v = page;
+    do { digits[n++] = kHex[v & 0xF]; v >>= 4; } while (v);
+    page_text[0] = '0';
+    page_text[1] = 'x';
+    for (int i = 0; i < n; ++i) page_text[2 + i] = digits[n - 1 - i];
+    page_text[2 + n] = 0;
+  }
+  platform::kprintf("SMPBOOT BOOT cmdline=\"%s\" protocol=%s memmap=%s sipi_page=%s\n",
+                    platform::cmdline(), platform::boot_protocol_name(),
+                    platform::memory_map_source(), page_text);
+  if (page == 0) {
+    platform::kprintf("SMPBOOT NOTE no SIPI page: %s (memory map: %s)\n",
+                      error_name(platform::sipi_page_error()), platform::memory_map_source());
+  }
+}
+
 bool print_report(const BringupReport& report, const char* apic_name, uint32_t extra_failures) {
   const uint64_t t0 = report.start_us;
   for (const auto& r : g_cpus) {

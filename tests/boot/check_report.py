@@ -3,6 +3,7 @@
 
 usage: check_report.py LOG [--exit-code RC] [--cpus N] [--status ok|fail] [--mode M] [--apic A]
                            [--id S] [--delays D] [--apic-ids 0,1,2] [--note TEXT] ...
+                           [--sipi-page any|0xHEX] [--protocol multiboot1|multiboot2]
        check_report.py LOG --exit-code RC --expect-injected-failure [--injected-victim IDX]
 Exit status 0 when every expectation holds; otherwise prints what differs.
 """
@@ -18,6 +19,10 @@ FAILED_CYCLE_RE = re.compile(r"^SMPBOOT NOTE torture cycle=(\d+) controller=(\d+
                              r"state=(\w+) error=(\w+)\s*$")
 EXCEPTION_RE = re.compile(r"^\*\*\* CPU EXCEPTION (\d+) ", re.M)
 EXIT_RE = re.compile(r"^\*\*\* exiting with code 0x([0-9a-f]+)\s*$", re.M)
+# Not anchored: under OVMF/GRUB the first kernel line follows the loader's output (a CR, escape
+# codes) on the same line.
+BOOT_RE = re.compile(r"SMPBOOT BOOT cmdline=\"[^\n]*\" protocol=(\S+) memmap=(\S+) "
+                     r"sipi_page=(0x[0-9a-f]+|none)\s*$", re.M)
 RESULT_RE = re.compile(r"^SMPBOOT RESULT status=(ok|fail) cpus=(\d+) online=(\d+) failed=(\d+) "
                        r"mode=(\w+) apic=(\w+) id=(\w+) delays=(\w+) bringup_us=(\d+) "
                        r"esr=0x([0-9a-f]+)\s*$")
@@ -94,6 +99,10 @@ def main():
                          "reported, or an exception report, matching --exit-code")
     ap.add_argument("--injected-victim", type=int,
                     help="with --expect-injected-failure: the first failed cycle's victim")
+    ap.add_argument("--sipi-page", nargs="?", const="any",
+                    help="the BOOT line must report a SIPI page: `any` valid page (4 KiB "
+                         "aligned, 0x1000..0x9f000), or exactly this hex address")
+    ap.add_argument("--protocol", help="the BOOT line's protocol= must equal this")
     a = ap.parse_args()
     text = open(a.log, errors="replace").read()
     lines = [l.rstrip("\r") for l in text.splitlines()]
@@ -127,6 +136,23 @@ def main():
             idx_torture = next(i for i, l in enumerate(lines) if l.startswith("SMPBOOT TORTURE"))
             if idx_result != -1 and idx_torture > idx_result:
                 errors.append("the TORTURE line must come before the RESULT line")
+    if a.sipi_page is not None or a.protocol is not None:
+        boots = BOOT_RE.findall(text)
+        if len(boots) != 1:
+            errors.append(f"expected exactly one well-formed BOOT line with sipi_page=, got {len(boots)}")
+        else:
+            protocol, _memmap, page = boots[0]
+            if a.protocol is not None and protocol != a.protocol:
+                errors.append(f"protocol={protocol}, expected {a.protocol}")
+            if a.sipi_page is not None:
+                if page == "none":
+                    errors.append("sipi_page=none: the kernel found no SIPI page")
+                elif a.sipi_page == "any":
+                    v = int(page, 16)
+                    if v % 0x1000 or not 0x1000 <= v <= 0x9F000:
+                        errors.append(f"sipi_page={page} is not a 4 KiB page in 0x1000..0x9f000")
+                elif int(page, 16) != int(a.sipi_page, 16):
+                    errors.append(f"sipi_page={page}, expected {a.sipi_page}")
     results = [RESULT_RE.match(l) for l in lines if l.startswith("SMPBOOT RESULT")]
     if len(results) != 1 or results[0] is None:
         errors.append(f"expected exactly one well-formed RESULT line, got {len(results)}")

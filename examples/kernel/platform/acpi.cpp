@@ -1,80 +1,66 @@
-// ACPI tables: find the RSDP, list the XSDT or RSDT, read what the platform needs from the FADT
-// and the \_S5 sleep type from the AML. Layouts from the ACPI 6.5 specification: 5.2.5
-// "Root System Description Pointer (RSDP)" (5.2.5.1 "Finding the RSDP on IA-PC Systems"),
-// 5.2.6 "System Description Table Header", 5.2.7 RSDT, 5.2.8 XSDT, 5.2.9 "Fixed ACPI
-// Description Table (FADT)". Read-only; no AML interpreter: \_S5 is found by a byte scan.
+// ACPI tables: the RSDP, the XSDT or RSDT and each table's header checks are smpboot's
+// (discovery/acpi.hpp: from the Multiboot 2 ACPI tag's copy with parse_rsdp, else the BIOS
+// areas with find_rsdp_in_bios_areas; tables with find_acpi_table / load_acpi_table); this
+// file reads what the platform needs from the FADT and the \_S5 sleep type from the AML.
+// Layouts from the ACPI 6.5 specification: 5.2.9 "Fixed ACPI Description Table (FADT)".
+// Read-only; no AML interpreter: \_S5 is found by a byte scan.
+#include <smpboot/discovery/acpi.hpp>
+
 #include "internal.hpp"
 
 namespace platform {
 namespace {
 
-using detail::load16;
 using detail::load32;
 using detail::load64;
 
-constexpr uint32_t kHeaderLength = 36;       // 5.2.6: the common table header
-constexpr uint32_t kMaxTableLength = 16u << 20;  // sanity bound on a header's Length
+constexpr uint32_t kHeaderLength = smpboot::acpi::kTableHeaderLength;
 constexpr uint32_t kMaxTables = 64;
 
 constinit AcpiInfo g_info;
-constinit AcpiTable g_tables[kMaxTables] = {};
+constinit smpboot::AcpiRootTable g_root;
+constinit AcpiTable g_dsdt = {nullptr, 0};
+constinit AcpiTable g_tables[kMaxTables] = {};  // for acpi_table_at: the root's, then the DSDT
 constinit uint32_t g_table_count = 0;
-constinit int g_state = 0;  // 0 = not tried, 1 = found, -1 = no RSDP
-
-bool checksum_ok(const uint8_t* p, uint32_t n) {
-  uint8_t sum = 0;
-  for (uint32_t i = 0; i < n; ++i) sum = uint8_t(sum + p[i]);
-  return sum == 0;
-}
+constinit int g_state = 0;  // 0 = not tried, 1 = found, -1 = no RSDP or root table
 
 bool same_sig(const uint8_t* p, const char* sig) {
   return p[0] == uint8_t(sig[0]) && p[1] == uint8_t(sig[1]) && p[2] == uint8_t(sig[2]) &&
          p[3] == uint8_t(sig[3]);
 }
 
-// A table at `phys` if its header is mapped, its Length sane, and its checksum right.
+// smpboot's mapping function: the identity map covers [0, 4 GiB).
+const uint8_t* map_phys(uint64_t phys, uint32_t length) {
+  if (phys >= detail::kMappedLimit || length > detail::kMappedLimit - phys) return nullptr;
+  return detail::phys_bytes(phys);
+}
+
+// A table at `phys`, its header checked (smpboot::load_acpi_table), or {nullptr, 0}.
 AcpiTable table_at(uint64_t phys) {
-  if (phys == 0 || phys + kHeaderLength > detail::kMappedLimit) return {nullptr, 0};
-  const uint8_t* p = detail::phys_bytes(phys);
-  const uint32_t len = load32(p + 4);
-  if (len < kHeaderLength || len > kMaxTableLength || phys + len > detail::kMappedLimit) {
-    return {nullptr, 0};
-  }
-  if (!checksum_ok(p, len)) return {nullptr, 0};
-  return {p, len};
+  auto t = smpboot::load_acpi_table(map_phys, phys);
+  return t ? AcpiTable{t->bytes, t->length} : AcpiTable{nullptr, 0};
 }
 
-// 5.2.5.3 "Root System Description Pointer (RSDP) Structure": the first 20 bytes (ACPI 1.0)
-// must sum to zero; revision 2+ adds Length (offset 20) and an extended checksum over it all.
-const uint8_t* rsdp_in(uint64_t start, uint64_t length) {
-  for (uint64_t a = start; a + 20 <= start + length; a += 16) {
-    const uint8_t* p = detail::phys_bytes(a);
-    if (!same_sig(p, "RSD ") || !same_sig(p + 4, "PTR ") || !checksum_ok(p, 20)) continue;
-    if (p[15] >= 2) {
-      const uint32_t len = load32(p + 20);
-      if (len < 36 || len > 1024 || !checksum_ok(p, len)) continue;
+smpboot::Result<smpboot::Rsdp> find_rsdp() {
+  const uint8_t* copy = nullptr;
+  size_t size = 0;
+  const char* source = nullptr;
+  if (detail::boot_rsdp(copy, size, source)) {
+    auto r = smpboot::parse_rsdp(copy, size);
+    if (r) {
+      g_info.rsdp_source = source;
+      return r;
     }
-    return p;
   }
-  return nullptr;
+  auto r = smpboot::find_rsdp_in_bios_areas(map_phys);
+  if (r) g_info.rsdp_source = "bios-scan";
+  return r;
 }
 
-const uint8_t* find_rsdp() {
-  // The EBDA's real-mode segment is the word at 40:0Eh; search its first KiB, then the BIOS
-  // area 0E0000h-0FFFFFh, on 16-byte boundaries.
-  const uint64_t ebda = uint64_t(load16(detail::phys_bytes(0x40E))) << 4;
-  if (ebda >= 0x80000 && ebda < 0xA0000) {
-    if (const uint8_t* p = rsdp_in(ebda, 1024)) return p;
-  }
-  return rsdp_in(0xE0000, 0x20000);
-}
-
-// Adds every valid table the root table points to; entries are 4 (RSDT) or 8 (XSDT) bytes.
-void collect(AcpiTable root, uint32_t entry_size) {
-  const uint32_t n = (root.length - kHeaderLength) / entry_size;
-  for (uint32_t i = 0; i < n && g_table_count < kMaxTables; ++i) {
-    const uint8_t* e = root.data + kHeaderLength + i * entry_size;
-    const AcpiTable t = table_at(entry_size == 8 ? load64(e) : load32(e));
+// Every valid table the root table points to, for acpi_table_at.
+void collect() {
+  for (uint32_t i = 0; i < g_root.count() && g_table_count < kMaxTables; ++i) {
+    const AcpiTable t = table_at(g_root.entry_phys(i));
     if (t.data) g_tables[g_table_count++] = t;
   }
 }
@@ -162,47 +148,49 @@ bool scan_s5(AcpiTable t) {
 bool acpi_init() {
   if (g_state != 0) return g_state > 0;
   g_state = -1;
-  const uint8_t* rsdp = find_rsdp();
+  auto rsdp = find_rsdp();
   if (!rsdp) return false;
-  g_info.rsdp_phys = reinterpret_cast<uint64_t>(rsdp);
-  g_info.rsdp_revision = rsdp[15];
-  for (int i = 0; i < 6; ++i) g_info.oem_id[i] = char(rsdp[9 + i]);
+  g_info.rsdp_phys = rsdp->phys;
+  g_info.rsdp_revision = rsdp->revision;
+  for (int i = 0; i < 6; ++i) g_info.oem_id[i] = char(rsdp->oem_id[i]);
 
-  // The XSDT supersedes the RSDT when the RSDP is revision 2+ and the XSDT is valid (5.2.8).
-  AcpiTable root{nullptr, 0};
-  if (rsdp[15] >= 2) {
-    root = table_at(load64(rsdp + 24));
-    if (root.data && !same_sig(root.data, "XSDT")) root = {nullptr, 0};
-    g_info.using_xsdt = root.data != nullptr;
+  // The XSDT supersedes the RSDT when the RSDP is revision 2+ (5.2.8); a broken XSDT falls
+  // back to the RSDT.
+  auto root = smpboot::load_root_table(map_phys, *rsdp);
+  if (!root && rsdp->has_xsdt()) {
+    root = smpboot::load_root_table(map_phys, *rsdp, smpboot::AcpiRootChoice::kRsdt);
   }
-  if (!root.data) {
-    root = table_at(load32(rsdp + 16));
-    if (root.data && !same_sig(root.data, "RSDT")) root = {nullptr, 0};
-  }
-  if (root.data) collect(root, g_info.using_xsdt ? 8 : 4);
+  if (!root) return false;
+  g_root = *root;
+  g_info.using_xsdt = g_root.is_xsdt();
+  collect();
+  g_state = 1;  // acpi_find works from here on
 
   const AcpiTable fadt = acpi_find("FACP");
   if (fadt.data) {
     parse_fadt(fadt);
-    const AcpiTable dsdt = dsdt_of(fadt);
-    if (dsdt.data && g_table_count < kMaxTables) g_tables[g_table_count++] = dsdt;
+    g_dsdt = dsdt_of(fadt);
+    if (g_dsdt.data && g_table_count < kMaxTables) g_tables[g_table_count++] = g_dsdt;
   }
-  if (const AcpiTable dsdt = acpi_find("DSDT"); !dsdt.data || !scan_s5(dsdt)) {
+  if (!g_dsdt.data || !scan_s5(g_dsdt)) {
     for (uint32_t i = 0;; ++i) {
       const AcpiTable ssdt = acpi_find("SSDT", i);
       if (!ssdt.data || scan_s5(ssdt)) break;
     }
   }
-  g_state = 1;
   return true;
 }
 
 AcpiTable acpi_find(const char sig[4], uint32_t instance) {
   if (g_state == 0) acpi_init();
-  for (uint32_t i = 0; i < g_table_count; ++i) {
-    if (same_sig(g_tables[i].data, sig) && instance-- == 0) return g_tables[i];
+  if (g_state < 0) return {nullptr, 0};
+  if (same_sig(reinterpret_cast<const uint8_t*>(sig), "DSDT")) {
+    return instance == 0 ? g_dsdt : AcpiTable{nullptr, 0};
   }
-  return {nullptr, 0};
+  smpboot::AcpiSignature want;
+  for (int i = 0; i < 4; ++i) want.bytes[i] = uint8_t(sig[i]);
+  auto t = smpboot::find_acpi_table(map_phys, g_root, want, instance);
+  return t ? AcpiTable{t->bytes, t->length} : AcpiTable{nullptr, 0};
 }
 
 uint32_t acpi_table_count() {

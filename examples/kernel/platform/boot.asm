@@ -1,11 +1,18 @@
-; Multiboot (v1) entry: 32-bit protected mode -> 64-bit long mode -> kernel_main.
+; Multiboot 1 and Multiboot 2 entry: 32-bit protected mode -> 64-bit long mode -> kernel_main.
 ;
-; Loaded by QEMU -kernel and by GRUB's `multiboot` command. The header uses the "a.out kludge"
-; (Multiboot 0.6.96, 3.1.1 "The layout of Multiboot header", flag bit 16, address fields in
-; 3.1.3), so both loaders copy the file as a flat image to 1 MiB and never parse the ELF64
-; headers that QEMU would refuse. The machine state on entry is Multiboot 3.2 "Machine state":
-; EAX = 0x2BADB002, EBX = physical address of the information structure, flat 4 GiB segments,
-; paging off, IF = 0, A20 on, GDTR/IDTR unusable, no stack.
+; Two headers, one entry point:
+; - Multiboot 1 (0.6.96), for QEMU -kernel and GRUB's `multiboot`: the "a.out kludge" (3.1.1
+;   "The layout of Multiboot header", flag bit 16, address fields in 3.1.3), so the loaders copy
+;   the file as a flat image to 1 MiB and never parse the ELF64 headers that QEMU would refuse.
+;   It must lie in the file's first 8 KiB, 4-byte aligned.
+; - Multiboot 2 (2.0), for GRUB's `multiboot2` under BIOS and UEFI: the address tag (3.1.5) is
+;   the same flat-image description, the entry address tag (3.1.6) the same entry. It must lie
+;   in the first 32 KiB, 8-byte aligned. Without an EFI boot services tag, GRUB under UEFI
+;   exits boot services and enters in 32-bit protected mode exactly as under BIOS (3.3 "I386
+;   machine state"), so one entry serves both.
+; Machine state on entry (Multiboot 1 3.2, Multiboot 2 3.3): EAX = 0x2BADB002 (MB1) or
+; 0x36D76289 (MB2), EBX = physical address of the information structure, flat 4 GiB
+; segments, paging off, IF = 0, A20 on, GDTR/IDTR unusable, no stack.
 ;
 ; Long mode is entered as Intel SDM Vol. 3A 10.8.5 "Initializing IA-32e Mode" describes: PAE
 ; page tables, CR4.PAE, IA32_EFER.LME, CR0.PG, then a far jump to a 64-bit code segment.
@@ -16,6 +23,18 @@ MB_PAGE_ALIGN   equ 1 << 0
 MB_MEMORY_INFO  equ 1 << 1
 MB_AOUT_KLUDGE  equ 1 << 16
 MB_FLAGS        equ MB_PAGE_ALIGN | MB_MEMORY_INFO | MB_AOUT_KLUDGE
+
+MB2_MAGIC       equ 0xE85250D6
+MB2_BOOT_MAGIC  equ 0x36D76289          ; what a Multiboot 2 loader leaves in EAX
+MB2_ARCH_I386   equ 0                   ; 32-bit protected mode
+MB2_TAG_END     equ 0
+MB2_TAG_ADDRESS equ 2
+MB2_TAG_ENTRY   equ 3
+
+; Which protocol loaded us (boot_protocol below; platform.hpp BootProtocol).
+PROTOCOL_NONE   equ 0
+PROTOCOL_MB1    equ 1
+PROTOCOL_MB2    equ 2
 
 CR0_WP          equ 1 << 16
 CR0_PG          equ 1 << 31
@@ -42,6 +61,7 @@ extern __image_start, __image_load_end, __bss_start, __bss_end
 
 global multiboot_entry
 global kernel_pml4
+global boot_protocol
 
 ; ---------------------------------------------------------------------------------------------
 section .multiboot progbits alloc noexec nowrite align=4
@@ -55,6 +75,31 @@ multiboot_header:
     dd __bss_end                        ; bss_end_addr: the loader zeroes up to here and puts
                                         ; the info structure and command line after it
     dd multiboot_entry                  ; entry_addr
+
+; Multiboot 2 header (3.1.1-3.1.6): magic, architecture, header_length, checksum, then tags,
+; each 8-byte aligned, ending with the end tag.
+align 8
+multiboot2_header:
+    dd MB2_MAGIC
+    dd MB2_ARCH_I386
+    dd multiboot2_header_end - multiboot2_header
+    dd 0x100000000 - (MB2_MAGIC + MB2_ARCH_I386 + (multiboot2_header_end - multiboot2_header))
+    ; Address tag: the same flat image as the a.out kludge above.
+    dw MB2_TAG_ADDRESS, 0
+    dd 24
+    dd multiboot2_header                ; header_addr
+    dd __image_start                    ; load_addr
+    dd __image_load_end                 ; load_end_addr
+    dd __bss_end                        ; bss_end_addr
+    ; Entry address tag (12 bytes, padded to 16).
+    dw MB2_TAG_ENTRY, 0
+    dd 12
+    dd multiboot_entry
+    dd 0
+    ; End tag.
+    dw MB2_TAG_END, 0
+    dd 8
+multiboot2_header_end:
 
 ; ---------------------------------------------------------------------------------------------
 section .text.boot progbits alloc exec nowrite align=16
@@ -158,11 +203,22 @@ long_mode_entry:
     mov gs, ax
     mov rsp, boot_stack_top             ; 16-byte aligned: the call below leaves the ABI's
                                         ; RSP = 8 (mod 16) at kernel_main's first instruction
+    ; Tell the protocols apart by the magic; the C++ side reads boot_protocol (platform_init)
+    ; and gets the info pointer as kernel_main(uint32_t multiboot_info_phys), 0 if unknown.
     xor edi, edi
-    cmp dword [boot_multiboot_magic], MB_BOOT_MAGIC
-    jne .call
-    mov edi, [boot_multiboot_info]      ; kernel_main(uint32_t multiboot_info_phys)
+    mov esi, PROTOCOL_MB1
+    mov eax, [boot_multiboot_magic]
+    cmp eax, MB_BOOT_MAGIC
+    je .known
+    mov esi, PROTOCOL_MB2
+    cmp eax, MB2_BOOT_MAGIC
+    je .known
+    mov esi, PROTOCOL_NONE
+    jmp .call
+.known:
+    mov edi, [boot_multiboot_info]
 .call:
+    mov [boot_protocol], esi
     call kernel_main
 .halt:
     cli
@@ -187,6 +243,7 @@ boot_gdtr:
     dd boot_gdt
 boot_multiboot_magic: dd 0
 boot_multiboot_info:  dd 0
+boot_protocol:        dd 0              ; PROTOCOL_*
 
 section .bss nobits alloc noexec write align=4096
 kernel_pml4: resb 4096                  ; CR3 for the BSP and, through the trampoline, the APs

@@ -17,7 +17,8 @@ LD=${LD:-ld.lld}
 mkdir -p "$out"
 
 cxxflags=(-std=c++20 -ffreestanding -nostdinc++ -fno-exceptions -fno-rtti -mno-red-zone
-          -mgeneral-regs-only -fno-pic -fno-stack-protector -mcmodel=small -O2 -Wall -Wextra)
+          -mgeneral-regs-only -fno-pic -fno-stack-protector -mcmodel=small -O2 -Wall -Wextra
+          -I "$root/include")  # smpboot's discovery/acpi.hpp and boot/sipi_page.hpp
 case "$(basename "$CXX")" in
   clang++*) cxxflags=(--target=x86_64-elf "${cxxflags[@]}") ;;
 esac
@@ -35,7 +36,7 @@ for src in boot isr; do  # boot.o first: the Multiboot header must be in the fil
   nasm -f elf64 -w+all -o "$out/$src.o" "$here/$src.asm"
   objs+=("$out/$src.o")
 done
-for src in console interrupts acpi timing platform stub_kmain; do
+for src in console interrupts acpi timing platform boot_info stub_kmain; do
   "$CXX" "${cxxflags[@]}" -c "$here/$src.cpp" -o "$out/$src.o"
   objs+=("$out/$src.o")
 done

@@ -41,6 +41,12 @@ inline const uint8_t* phys_bytes(uint64_t phys) {
   return reinterpret_cast<const uint8_t*>(phys);
 }
 
+// boot_info.cpp, for platform_init: reads the loader's information (boot.asm's protocol),
+// chooses the SIPI page, and returns the loader's command line (nullptr if none).
+const char* read_boot_info(uint32_t info_phys);
+// The RSDP copy from a Multiboot 2 ACPI tag (new, else old), for acpi.cpp. False if none.
+bool boot_rsdp(const uint8_t*& bytes, size_t& size, const char*& source);
+
 // The identity map covers physical [0, 4 GiB): anything else cannot be dereferenced.
 constexpr uint64_t kMappedLimit = 0x1'0000'0000;
 

@@ -1,6 +1,6 @@
-// Start-up glue: the Multiboot command line, leaving the emulator, the boot allocator and the
-// memory functions the compiler may call. Multiboot information layout: Multiboot 0.6.96,
-// 3.3 "Boot information format" (flags at 0, cmdline at 16 when flags bit 2 is set).
+// Start-up glue: the command line (boot_info.cpp finds it in the Multiboot 1 or 2
+// information), leaving the emulator, the boot allocator and the memory functions the
+// compiler may call.
 #include "internal.hpp"
 
 extern "C" uint8_t kernel_pml4[];  // boot.asm
@@ -22,10 +22,7 @@ bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; 
 
 void platform_init(uint32_t multiboot_info_phys) {
   g_cmdline[0] = '\0';
-  if (multiboot_info_phys == 0) return;
-  const auto* mbi = reinterpret_cast<const uint8_t*>(uintptr_t(multiboot_info_phys));
-  if (!(detail::load32(mbi) & (1u << 2))) return;
-  const auto* src = reinterpret_cast<const char*>(uintptr_t(detail::load32(mbi + 16)));
+  const char* src = detail::read_boot_info(multiboot_info_phys);
   if (!src) return;
   size_t n = 0;
   for (; n + 1 < kCmdlineMaxBytes && src[n]; ++n) g_cmdline[n] = src[n];

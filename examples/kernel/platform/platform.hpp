@@ -1,21 +1,49 @@
 // The example kernel's platform layer: everything a freestanding x86-64 kernel needs around
 // smpboot and nothing smpboot itself provides. COM1 console, one shared IDT with a fault
-// reporter, ACPI table lookup, TSC calibration, the Multiboot command line, emulator exit, a
-// bump allocator and port I/O. Booted by platform/boot.asm (Multiboot v1, identity-mapped
-// 4 GiB); it does not manage memory maps, interrupt controllers beyond masking the 8259, or
-// anything per-CPU (no TSS, no IST stacks).
+// reporter, ACPI table lookup, TSC calibration, the Multiboot command line and memory map,
+// the SIPI page, emulator exit, a bump allocator and port I/O. Booted by platform/boot.asm
+// (Multiboot 1 or 2, identity-mapped 4 GiB); it does not manage memory, interrupt controllers
+// beyond masking the 8259, or anything per-CPU (no TSS, no IST stacks). Of smpboot it uses
+// only discovery/acpi.hpp (RSDP to tables) and boot/sipi_page.hpp (the SIPI page).
 #pragma once
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include <smpboot/boot/sipi_page.hpp>
+
 namespace platform {
 
 // ---- Start-up -----------------------------------------------------------------------------------
 
-// Call once on the BSP with kernel_main's argument, after serial_init(): copies the Multiboot
-// command line into the kernel (the loader's copy lies outside the image and is not protected).
+// Call once on the BSP with kernel_main's argument, after serial_init(): reads the Multiboot 1
+// or 2 information (boot.asm says which), copies the command line, the memory map and the
+// RSDP of the Multiboot 2 ACPI tags into the kernel (the loader's copies lie outside the image
+// and are not protected), and chooses the SIPI page.
 void platform_init(uint32_t multiboot_info_phys);
+
+// ---- What the boot loader handed over (boot_info.cpp) -------------------------------------------
+
+enum class BootProtocol : uint8_t { kUnknown, kMultiboot1, kMultiboot2 };
+BootProtocol boot_protocol_used();
+const char* boot_protocol_name();  // "multiboot1", "multiboot2", "unknown"
+
+// The firmware memory map, types reduced to smpboot's: from the Multiboot 2 EFI memory map
+// tag when there is one (EfiConventionalMemory, and after ExitBootServices the boot services'
+// and loader's memory, are usable), else the Multiboot 2 or Multiboot 1 mmap (E820 types).
+// At most 256 entries are kept (memory_map_dropped() counts the rest).
+const smpboot::MemoryRange* memory_map(size_t& count);
+// "mb2-efi-mmap", "mb2-efi-mmap-boot-services", "mb2-mmap", "mb1-mmap" or "none".
+const char* memory_map_source();
+size_t memory_map_dropped();
+
+// The SIPI start page, chosen by smpboot::choose_sipi_page (highest free page) from the memory
+// map, minus the kernel image (with its boot page tables and stacks) and the Multiboot
+// information, below the EBDA (BDA word 0x40E). 0 when no page qualifies: sipi_page_error()
+// then says why (smpboot::Error::kNoSipiPage, e.g. without a memory map).
+uint64_t sipi_page_phys();
+smpboot::Error sipi_page_error();
+uint16_t ebda_segment();  // the BDA word at 0x40E as read at boot
 
 // ---- Port I/O (Intel SDM Vol. 1, "Input/Output": I/O port addressing) ---------------------------
 
@@ -102,7 +130,8 @@ struct AcpiTable {
 };
 
 struct AcpiInfo {
-  uint64_t rsdp_phys = 0;
+  const char* rsdp_source = "none";  // "mb2-acpi-new", "mb2-acpi-old", "bios-scan", "none"
+  uint64_t rsdp_phys = 0;         // 0 when the RSDP came as a copy (Multiboot 2 ACPI tags)
   uint8_t rsdp_revision = 0;      // 0 = ACPI 1.0 (RSDT only), 2 = ACPI 2.0+ (XSDT)
   bool using_xsdt = false;
   char oem_id[7] = {};
@@ -117,10 +146,12 @@ struct AcpiInfo {
   uint8_t s5_slp_typ_b = 0;
 };
 
-// Finds the RSDP (EBDA's first KiB, then 0xE0000-0xFFFFF), then every table of the XSDT (if
-// the RSDP is revision 2+ and the XSDT checks out) or the RSDT, and parses the FADT. Tables
-// whose header length or checksum is wrong, or which lie above 4 GiB (unmapped), are left out.
-// Idempotent; tsc_calibrate() calls it for the PM timer. False if there is no usable RSDP.
+// Takes the RSDP from the Multiboot 2 ACPI tag (new, then old) or else the BIOS areas
+// (EBDA's first KiB, then 0xE0000-0xFFFFF), all through smpboot's discovery/acpi.hpp, then
+// the XSDT (if the RSDP is revision 2+; the RSDT if the XSDT does not check out) or the RSDT,
+// and parses the FADT. Tables whose header length or checksum is wrong, or which lie above
+// 4 GiB (unmapped), are left out. Idempotent; tsc_calibrate() calls it for the PM timer. False
+// if there is no usable RSDP or root table.
 bool acpi_init();
 // The instance-th table with this signature. "DSDT" (reached through the FADT) works too.
 AcpiTable acpi_find(const char sig[4], uint32_t instance = 0);
