@@ -8,7 +8,7 @@
 # Exit status: 0, 2 bad usage, 126 grub-mkrescue failed (its output on stderr).
 set -euo pipefail
 
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
 [ $# -ge 2 ] || usage
 kernel=$1 out=$2

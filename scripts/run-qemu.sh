@@ -18,10 +18,10 @@
 #   --grub-command  the GRUB loader command with --uefi / --grub-bios   default multiboot2
 # Exit status: the kernel's code (QEMU status s -> (s-1)/2), or
 #   124 timeout, 125 triple fault / plain shutdown (QEMU status 0),
-#   126 QEMU refused to start (status 1 with no serial output; its message is on stderr).
+#   126 QEMU refused to start (status 1, no serial output; see stderr), no ISO or no OVMF.
 set -euo pipefail
 
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
 [ $# -ge 1 ] || usage
 case "$1" in -h|--help) usage ;; esac
