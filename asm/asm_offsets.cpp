@@ -51,10 +51,12 @@ void smpboot_asm_offsets() {
   SMPBOOT_EXPORT(TP_LM64_SELECTOR, offsetof(TrampolineParams, lm64_selector));
   SMPBOOT_EXPORT(TP_GDT_LIMIT, offsetof(TrampolineParams, gdt_limit));
   SMPBOOT_EXPORT(TP_GDT_OFFSET, offsetof(TrampolineParams, gdt_offset));
+  SMPBOOT_EXPORT(TP_GDT_BASE_HIGH, offsetof(TrampolineParams, gdt_base_high));
   SMPBOOT_EXPORT(TP_SLOTS_PHYS, offsetof(TrampolineParams, slots_phys));
   SMPBOOT_EXPORT(TP_RECORDS_PHYS, offsetof(TrampolineParams, records_phys));
   SMPBOOT_EXPORT(TP_STOP_INDEX, offsetof(TrampolineParams, stop_index));
   SMPBOOT_EXPORT(TP_STOP_STAGE, offsetof(TrampolineParams, stop_stage));
+  SMPBOOT_EXPORT(TP_MAILBOX64_OFFSET, offsetof(TrampolineParams, mailbox64_offset));
   SMPBOOT_EXPORT(ID_SOURCE_CPUID_CHAIN, TrampolineIdSource::kCpuidChain);
 
   // The CPU record and table (percpu/). The trampoline stores state and stage with dword
@@ -115,6 +117,7 @@ void smpboot_asm_offsets() {
   SMPBOOT_EXPORT(CR0_CD, kCr0Cd);
   SMPBOOT_EXPORT(CR0_PG, kCr0Pg);
   SMPBOOT_EXPORT(CR4_PAE, kCr4Pae);
+  SMPBOOT_EXPORT(CR4_LA57, kTrampolineCr4La57);
   SMPBOOT_EXPORT(EFER_LME, kEferLme);
   SMPBOOT_EXPORT(EFER_NXE, kEferNxe);
   SMPBOOT_EXPORT(CPUID_LEAF_MAX_BASIC, Leaf00::kLeaf);

@@ -57,6 +57,93 @@ GDT_CODE64 equ 0x18
     sub edx, SLOT_INDEX_BIAS
 %endmacro
 
+; Who am I? Out: esi = the APIC ID register (always: the cross-check needs it), edi = the ID
+; to look the record up by (the register, or the CPUID chain). In 32- or 64-bit code, with ebp
+; = this page's physical base; %1 is where to park. In xAPIC mode the ID register is read at
+; the physical address of IA32_APIC_BASE: with paging off (STARTUP) or through the kernel's
+; page tables, which must identity-map it (mailbox entry). Clobbers eax, ebx, ecx, edx.
+%macro WHO_AM_I 1
+    mov ecx, MSR_IA32_APIC_BASE
+    rdmsr
+    test dword [ebp + p_flags], TRAMPOLINE_FLAG_X2APIC
+    jz %%xapic
+    ; INIT puts the APIC back in xAPIC mode (seen in Bochs; SDM 11.12.5.1), so every AP
+    ; turns x2APIC on for itself. xAPIC -> x2APIC is a legal single write.
+    test eax, APIC_BASE_EXTD
+    jnz %%x2apic_on
+    or eax, APIC_BASE_EN | APIC_BASE_EXTD
+    wrmsr
+%%x2apic_on:
+    mov ecx, X2APIC_ID_MSR
+    rdmsr
+    mov esi, eax
+    jmp %%have_register_id
+%%xapic:
+    test edx, edx                   ; base above 4 GiB: not reachable with paging off (the BSP
+    jnz %1                          ; refuses that setup: kApicBaseAbove4G)
+    and eax, APIC_BASE_ADDRESS_MASK & 0xFFFFFFFF
+    mov esi, [eax + XAPIC_ID_OFFSET]
+    shr esi, XAPIC_ID_SHIFT
+%%have_register_id:
+    mov edi, esi
+    cmp dword [ebp + p_id_source], ID_SOURCE_CPUID_CHAIN
+    jne %%have_id
+    ; The CPUID chain: 1FH, then 0BH (32-bit x2APIC ID), then 01H (8-bit).
+    mov eax, CPUID_LEAF_MAX_BASIC
+    cpuid
+    cmp eax, CPUID_LEAF_TOPOLOGY_V2
+    jb %%try_0b
+    mov eax, CPUID_LEAF_TOPOLOGY_V2
+    xor ecx, ecx
+    cpuid
+    test bx, bx                     ; EBX[15:0] = 0: leaf not valid
+    jz %%try_0b
+    mov edi, edx
+    jmp %%have_id
+%%try_0b:
+    mov eax, CPUID_LEAF_MAX_BASIC
+    cpuid
+    cmp eax, CPUID_LEAF_TOPOLOGY
+    jb %%leaf01
+    mov eax, CPUID_LEAF_TOPOLOGY
+    xor ecx, ecx
+    cpuid
+    test bx, bx
+    jz %%leaf01
+    mov edi, edx
+    jmp %%have_id
+%%leaf01:
+    mov eax, CPUID_LEAF_FEATURES
+    cpuid
+    mov edi, ebx
+    shr edi, CPUID_01_EBX_INITIAL_APIC_ID_SHIFT
+
+%%have_id:
+%endmacro
+
+; EFER.NXE when the BSP asked for it (TRAMPOLINE_FLAG_NXE), in 32- or 64-bit code with ebp =
+; this page's base. Clobbers eax, ecx, edx (and ebx: CPUID).
+%macro SET_NXE 0
+    ; NXE only where the CPU has NX: writing EFER.NXE without it is a #GP, and with no IDT
+    ; yet a triple fault (SDM Vol. 3A 2.2.1 "Extended Feature Enable Register"; firmware can
+    ; hide NX with the XD-disable setting).
+    test dword [ebp + p_flags], TRAMPOLINE_FLAG_NXE
+    jz %%done
+    mov eax, CPUID_LEAF_MAX_EXTENDED
+    cpuid
+    cmp eax, CPUID_LEAF_EXT_FEATURES
+    jb %%done
+    mov eax, CPUID_LEAF_EXT_FEATURES
+    cpuid
+    bt edx, CPUID_80000001_EDX_NX_BIT ; execute-disable exists
+    jnc %%done
+    mov ecx, MSR_IA32_EFER
+    rdmsr
+    or eax, EFER_NXE
+    wrmsr
+%%done:
+%endmacro
+
 bits 16
 org 0
 
@@ -83,10 +170,12 @@ p_lm64:         dd lm64_entry - blob_start      ; far pointer m16:32, relocated 
                 dw GDT_CODE64
 p_gdtr:         dw gdt_end - gdt - 1            ; GDTR image: limit, then base
                 dd gdt - blob_start             ; relocated by the BSP
+p_gdt_base_high: dd 0                           ; 64-bit GDTR: the base's high half
 p_slots_phys:   dd 0
 p_records_phys: dd 0
 p_stop_index:   dd TRAMPOLINE_NO_STOP
 p_stop_stage:   dd 0
+p_mailbox64:    dd mailbox64_entry - blob_start ; page-relative, never relocated
 params_end:
     align 8, db 0
 
@@ -118,63 +207,7 @@ pm32_entry:
     mov fs, ax
     mov gs, ax
 
-    ; --- Who am I? esi = the APIC ID register (always: the cross-check needs it), edi = the
-    ; ID to look the record up by (the register, or the CPUID chain). Paging is off, so the
-    ; xAPIC page is read physically.
-    mov ecx, MSR_IA32_APIC_BASE
-    rdmsr
-    test dword [ebp + p_flags], TRAMPOLINE_FLAG_X2APIC
-    jz .xapic
-    ; INIT puts the APIC back in xAPIC mode (seen in Bochs; SDM 11.12.5.1), so every AP
-    ; turns x2APIC on for itself. xAPIC -> x2APIC is a legal single write.
-    test eax, APIC_BASE_EXTD
-    jnz .x2apic_on
-    or eax, APIC_BASE_EN | APIC_BASE_EXTD
-    wrmsr
-.x2apic_on:
-    mov ecx, X2APIC_ID_MSR
-    rdmsr
-    mov esi, eax
-    jmp .have_register_id
-.xapic:
-    test edx, edx                   ; base above 4 GiB: not reachable with paging off (the BSP
-    jnz park32                      ; refuses that setup: kApicBaseAbove4G)
-    and eax, APIC_BASE_ADDRESS_MASK & 0xFFFFFFFF
-    mov esi, [eax + XAPIC_ID_OFFSET]
-    shr esi, XAPIC_ID_SHIFT
-.have_register_id:
-    mov edi, esi
-    cmp dword [ebp + p_id_source], ID_SOURCE_CPUID_CHAIN
-    jne .have_id
-    ; The CPUID chain: 1FH, then 0BH (32-bit x2APIC ID), then 01H (8-bit).
-    mov eax, CPUID_LEAF_MAX_BASIC
-    cpuid
-    cmp eax, CPUID_LEAF_TOPOLOGY_V2
-    jb .try_0b
-    mov eax, CPUID_LEAF_TOPOLOGY_V2
-    xor ecx, ecx
-    cpuid
-    test bx, bx                     ; EBX[15:0] = 0: leaf not valid
-    jz .try_0b
-    mov edi, edx
-    jmp .have_id
-.try_0b:
-    mov eax, CPUID_LEAF_MAX_BASIC
-    cpuid
-    cmp eax, CPUID_LEAF_TOPOLOGY
-    jb .leaf01
-    mov eax, CPUID_LEAF_TOPOLOGY
-    xor ecx, ecx
-    cpuid
-    test bx, bx
-    jz .leaf01
-    mov edi, edx
-    jmp .have_id
-.leaf01:
-    mov eax, CPUID_LEAF_FEATURES
-    cpuid
-    mov edi, ebx
-    shr edi, CPUID_01_EBX_INITIAL_APIC_ID_SHIFT
+    WHO_AM_I park32
 
 .have_id:
     ; --- Stage "protected" in our record, if the BSP made the table reachable with paging
@@ -207,23 +240,7 @@ pm32_entry:
     rdmsr
     or eax, EFER_LME
     wrmsr
-    ; NXE only where the CPU has NX: writing EFER.NXE without it is a #GP, and with no IDT
-    ; yet a triple fault (SDM Vol. 3A 2.2.1 "Extended Feature Enable Register"; firmware can
-    ; hide NX with the XD-disable setting).
-    test dword [ebp + p_flags], TRAMPOLINE_FLAG_NXE
-    jz .paging
-    mov eax, CPUID_LEAF_MAX_EXTENDED
-    cpuid
-    cmp eax, CPUID_LEAF_EXT_FEATURES
-    jb .paging
-    mov eax, CPUID_LEAF_EXT_FEATURES
-    cpuid
-    bt edx, CPUID_80000001_EDX_NX_BIT ; execute-disable exists
-    jnc .paging
-    mov ecx, MSR_IA32_EFER
-    rdmsr
-    or eax, EFER_NXE
-    wrmsr
+    SET_NXE
 .paging:
     mov eax, cr0
     or eax, CR0_PG
@@ -291,6 +308,44 @@ park:
     hlt
     jmp park
 
+; The wakeup vector of the ACPI multiprocessor wakeup mailbox (ACPI 6.4+ 5.2.12.19;
+; wake/mailbox.hpp): the firmware jumps here after it took the command, with the AP in 64-bit
+; mode, paging on with the firmware's page tables (this page identity-mapped), interrupts
+; off, flat selectors of the firmware's GDT; no register holds anything of ours (Linux's
+; madt_wakeup.c and the Intel TDX Virtual Firmware Design Guide 4.3.5 agree). So: find this
+; page RIP-relatively, leave the firmware's descriptor tables (the OS may reclaim their
+; memory; a zero IDT makes any fault a shutdown rather than a jump into the firmware), load
+; the kernel's CR3 (it identity-maps this page, so the switch is seamless), then find our ID as
+; the 32-bit path does and enter lm64_entry through the blob's own 64-bit code selector.
+; From there the CPU runs exactly the code a STARTUP leads to.
+mailbox64_entry:
+    cli
+    cld
+    lea rbp, [rel blob_start]       ; this page's base (identity-mapped: physical)
+    lidt [rbp + zero_idtr]
+    lgdt [rbp + p_gdtr]             ; 10 bytes: limit, relocated base, p_gdt_base_high = 0
+    ; The trampoline builds 4-level paging; with CR4.LA57 set the kernel's CR3 would be read
+    ; as a PML5, and clearing LA57 needs paging off: park (the BSP times the wake out).
+    mov rax, cr4
+    test eax, CR4_LA57
+    jnz park
+    SET_NXE                         ; before CR3: the kernel's tables may use XD bits
+    mov eax, [rbp + p_cr3]
+    mov cr3, rax
+    mov ax, GDT_DATA
+    mov ds, ax
+    mov es, ax
+    mov ss, ax
+    mov fs, ax
+    mov gs, ax
+    WHO_AM_I park
+    jmp far dword [rbp + p_lm64]    ; m16:32 (every x86-64 CPU has it): CS = GDT_CODE64
+
+    align 8, db 0
+zero_idtr:
+    dw 0
+    dq 0
+
     align 8, db 0
 gdt:
     dq 0
@@ -325,10 +380,12 @@ blob_end:
     ASSERT_EQUAL p_lm64 + 4 - params, TP_LM64_SELECTOR
     ASSERT_EQUAL p_gdtr - params, TP_GDT_LIMIT
     ASSERT_EQUAL p_gdtr + 2 - params, TP_GDT_OFFSET
+    ASSERT_EQUAL p_gdt_base_high - params, TP_GDT_BASE_HIGH
     ASSERT_EQUAL p_slots_phys - params, TP_SLOTS_PHYS
     ASSERT_EQUAL p_records_phys - params, TP_RECORDS_PHYS
     ASSERT_EQUAL p_stop_index - params, TP_STOP_INDEX
     ASSERT_EQUAL p_stop_stage - params, TP_STOP_STAGE
+    ASSERT_EQUAL p_mailbox64 - params, TP_MAILBOX64_OFFSET
     ASSERT_EQUAL params_end - params, TP_SIZE
     ASSERT_EQUAL CPU_STATE_SIZE, 4              ; dword stores and lock cmpxchg
     ASSERT_EQUAL CPU_STAGE_SIZE, 4              ; dword stores

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <smpboot/boot/trampoline.hpp>
+#include <smpboot/wake/mailbox.hpp>
 #include <smpboot/testing/fakes.hpp>
 
 #include <algorithm>
@@ -45,6 +46,10 @@ TEST_CASE("the assembled trampoline matches the C++ layout and fits one page") {
   CHECK(p->pm32_offset < b.size());
   CHECK(p->lm64_offset < b.size());
   CHECK(p->gdt_offset + 32 <= b.size());
+  // The mailbox entry: inside the blob, and bytes 70-79 a 64-bit GDTR (high base half 0).
+  CHECK(p->mailbox64_offset > p->lm64_offset);
+  CHECK(p->mailbox64_offset < b.size());
+  CHECK(p->gdt_base_high == 0);
   // The blob's GDT: null, 32-bit code, data, 64-bit code (L bit 53 set).
   uint64_t gdt[4];
   std::memcpy(gdt, b.data() + p->gdt_offset, sizeof gdt);
@@ -191,4 +196,39 @@ TEST_CASE("trampoline_setup_like_bsp copies the BSP's EFER.NXE, APIC mode and xA
     CHECK(s.x2apic);
   }
   CHECK_FALSE(TrampolineSetup{}.nxe);  // never set blindly
+}
+
+TEST_CASE("the mailbox entry: cli first, finds its page RIP-relatively, far-jumps with m16:32") {
+  const auto b = blob();
+  auto p = read_trampoline_params(b.data(), b.size());
+  REQUIRE(p.ok());
+  const uint8_t* e = b.data() + p->mailbox64_offset;
+  CHECK(e[0] == 0xFA);  // cli
+  CHECK(e[1] == 0xFC);  // cld
+  // lea rbp, [rip + disp32] whose target is the blob's start (RIP after it = offset + 9).
+  REQUIRE((e[2] == 0x48 && e[3] == 0x8D && e[4] == 0x2D));
+  int32_t disp;
+  std::memcpy(&disp, e + 5, 4);
+  CHECK(int64_t(p->mailbox64_offset) + 9 + disp == 0);
+  // The far jump to lm64_entry: FF /5 without REX.W (m16:32, which AMD CPUs have too),
+  // through the relocated far pointer at the parameter block's lm64_offset.
+  const uint8_t jmp[] = {0xFF, 0xAD};
+  const auto it = std::search(b.begin() + p->mailbox64_offset, b.end(), std::begin(jmp), std::end(jmp));
+  REQUIRE(it != b.end());
+  CHECK(*(it - 1) != 0x48);
+  int32_t at;
+  std::memcpy(&at, &*(it + 2), 4);
+  CHECK(uint32_t(at) == kTrampolineParamsOffset + offsetof(TrampolineParams, lm64_offset));
+  // install_trampoline relocates the 32-bit GDT base; the high half stays 0 in the page.
+  auto table = std::make_unique<CpuTable<8>>();
+  std::vector<uint8_t> page(4096, 0xEE);
+  TrampolineSetup setup;
+  setup.cr3 = 0x1000;
+  REQUIRE(install_trampoline(page.data(), 0x9000, b.data(), b.size(), setup, *table).ok());
+  auto v = mailbox_wakeup_vector(page.data());
+  REQUIRE(v.ok());
+  CHECK(*v == 0x9000 + p->mailbox64_offset);
+  uint64_t gdt64_base;
+  std::memcpy(&gdt64_base, page.data() + kTrampolineParamsOffset + offsetof(TrampolineParams, gdt_offset), 8);
+  CHECK(gdt64_base == 0x9000 + p->gdt_offset);
 }

@@ -73,6 +73,11 @@ enum class Error : uint8_t {
   kAcpiTableNotFound,         // no root-table entry carries the signature (or that instance)
   // The SIPI page (boot/sipi_page.hpp)
   kNoSipiPage,                // no free usable 4 KiB page below 1 MiB in the memory map
+  // The ACPI multiprocessor wakeup mailbox (wake/mailbox.hpp)
+  kMailboxNoAck,              // the firmware never cleared the command: no AP took the wake
+  kMailboxBusy,               // the command was not Noop before the wake: a request is open
+  kMailboxBadAddress,         // the MADT's mailbox address is 0 or not 4 KiB aligned
+  kMailboxNoEntry,            // the trampoline blob has no 64-bit mailbox entry (layout)
 };
 
 constexpr const char* error_name(Error e) noexcept {
@@ -133,6 +138,10 @@ constexpr const char* error_name(Error e) noexcept {
     case Error::kAcpiTableBadChecksum: return "acpi_table_bad_checksum";
     case Error::kAcpiTableNotFound: return "acpi_table_not_found";
     case Error::kNoSipiPage: return "no_sipi_page";
+    case Error::kMailboxNoAck: return "mailbox_no_ack";
+    case Error::kMailboxBusy: return "mailbox_busy";
+    case Error::kMailboxBadAddress: return "mailbox_bad_address";
+    case Error::kMailboxNoEntry: return "mailbox_no_entry";
   }
   return "unknown";
 }
