@@ -60,7 +60,7 @@ extern "C" void kernel_main(uint32_t multiboot_info_phys) {
   platform::serial_init();
   platform::platform_init(multiboot_info_phys);
   g_config.parse();
-  platform::kprintf("SMPBOOT BOOT cmdline=\"%s\"\n", platform::cmdline());
+  print_boot_line();  // cmdline, protocol, memory map source, chosen SIPI page
   platform::idt_init();
   platform::idt_load();
   platform::tsc_calibrate();

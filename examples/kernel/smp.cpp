@@ -6,13 +6,14 @@
 //   deadline passed. A CPU that fails is reported; the boot goes on.
 #include "smp.hpp"
 
+#include "mailbox.hpp"
+
 extern "C" const uint8_t smpboot_trampoline_start[];  // trampoline_blob.asm: the built blob
 extern "C" const uint8_t smpboot_trampoline_end[];
 
 namespace kernel {
 namespace {
 
-constexpr uint64_t kTrampolinePhys = 0x8000;  // SIPI vector 0x08, free below 1 MiB
 
 [[noreturn]] void fatal(const char* what, const char* why) {
   platform::kprintf("SMPBOOT NOTE %s: %s\n", what, why);
@@ -87,7 +88,9 @@ BringupReport bring_up_cpus(const Madt& madt) {
   setup.id_source = g_config.id_source;
   setup.table_phys = reinterpret_cast<uint64_t>(&g_cpus);
   if (g_bringup_fault) g_bringup_fault(g_cpus, setup);
-  auto page = install_trampoline(reinterpret_cast<void*>(kTrampolinePhys), kTrampolinePhys,
+  // The SIPI page the platform chose from the firmware memory map (choose_sipi_page); 0 if
+  // none was free, which install_trampoline refuses (invalid_start_page).
+  auto page = install_trampoline(reinterpret_cast<void*>(platform::sipi_page_phys()), platform::sipi_page_phys(),
                                  smpboot_trampoline_start,
                                  size_t(smpboot_trampoline_end - smpboot_trampoline_start), setup,
                                  g_cpus);
@@ -115,12 +118,29 @@ BringupReport bring_up_cpus(const Madt& madt) {
   platform::set_handler(kTimerVector, on_wake<M>);
   platform::set_handler(kSpuriousVector, on_spurious);
   if (g_timer_counts_per_ms == 0) g_timer_counts_per_ms = apic_timer_counts_per_ms<M>();
-  g_online_awaited.store(options.mode == BringupMode::kSerial ? 1 : int32_t(g_cpus.size()) - 1,
+  const bool mailbox = g_config.wake == SmpConfig::Wake::kMailbox;
+  g_online_awaited.store(options.mode == BringupMode::kSerial && !mailbox ? 1 : int32_t(g_cpus.size()) - 1,
                          MemoryOrder::kRelease);
   apic.start_periodic_timer(kTimerVector, g_timer_counts_per_ms);
   auto clock = tsc_clock();
   HaltWaiter waiter;
-  const BringupReport report = bring_up_aps(g_cpus, apic, clock, waiter, *page, options);
+  BringupReport report;
+  if (mailbox) {
+    // smp.wake=mailbox: the firmware's part first (mailbox.cpp parks the APs in the ACPI
+    // mailbox loop), then every AP through the mailbox only: one request at a time, each AP
+    // entering the trampoline's 64-bit mailbox entry and from there the same record entry.
+    const uint32_t parked = park_aps_in_mailbox_loop<M>(setup, options);
+    platform::kprintf("SMPBOOT NOTE mailbox: %u APs parked in the mailbox loop\n", parked);
+    auto vector = mailbox_wakeup_vector(reinterpret_cast<void*>(page->phys_addr()));
+    if (!vector) fatal("mailbox wakeup vector", error_name(vector.error()));
+    MailboxPointer box(&firmware_mailbox());
+    MailboxWakeOptions mailbox_options;
+    mailbox_options.timeout_us = options.timeout_us;
+    mailbox_options.delays = options.delays;
+    report = bring_up_aps_mailbox(g_cpus, box, apic, clock, waiter, *vector, mailbox_options);
+  } else {
+    report = bring_up_aps(g_cpus, apic, clock, waiter, *page, options);
+  }
   apic.stop_timer();
   return report;
 }
