@@ -17,6 +17,11 @@ struct SmpConfig {
   enum class Apic : uint8_t { kAuto, kXApic, kX2Apic };
 
   smpboot::BringupMode mode = smpboot::BringupMode::kParallel;
+  // smp.wake=sipi (INIT/SIPI in `mode`) or mailbox: the APs are first parked in the kernel's
+  // own stand-in for the firmware's ACPI wakeup mailbox loop (mailbox.cpp), then brought
+  // online through MailboxWake only.
+  enum class Wake : uint8_t { kSipi, kMailbox };
+  Wake wake = Wake::kSipi;
   smpboot::DelayPolicy delays = smpboot::DelayPolicy::kAuto;
   Apic apic = Apic::kAuto;
   smpboot::TrampolineIdSource id_source = smpboot::TrampolineIdSource::kApicRegister;
@@ -75,6 +80,11 @@ struct SmpConfig {
       return;
     }
     Value v;
+    if (platform::cmdline_get("smp.wake", v)) {
+      if (v.equals("sipi")) wake = Wake::kSipi;
+      else if (v.equals("mailbox")) wake = Wake::kMailbox;
+      else bad("smp.wake", v);
+    }
     if (platform::cmdline_get("smp.mode", v)) {
       if (v.equals("serial")) mode = smpboot::BringupMode::kSerial;
       else if (v.equals("parallel")) mode = smpboot::BringupMode::kParallel;
