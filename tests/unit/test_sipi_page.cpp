@@ -220,3 +220,66 @@ TEST_CASE("real memory maps: SeaBIOS (pc, q35; 32 MiB to 6 GiB) and Bochs") {
                  SipiPagePreference::kLowest) == 0xA000);
   }
 }
+
+// ---- OVMF: the EFI memory map GRUB passes in the Multiboot 2 tag 17, raw descriptors ----------
+// (tests/data/memmap/<name>.efi.txt: type, physical start, pages, attribute; captured with the
+// example kernel's platform.dump=1). Under UEFI the BDA word 0x40E is 0: no EBDA is believed.
+
+namespace {
+struct EfiDescriptor {
+  uint32_t type;
+  uint64_t phys, pages;
+};
+
+std::vector<EfiDescriptor> load_efi(const std::string& name, uint16_t& ebda) {
+  std::ifstream txt(fs::path(SMPBOOT_TEST_DATA) / "memmap" / (name + ".efi.txt"));
+  std::vector<EfiDescriptor> out;
+  for (std::string line; std::getline(txt, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream in(line);
+    std::string a, b, c;
+    in >> a >> b;
+    if (a == "ebda_segment") {
+      ebda = uint16_t(std::stoul(b, nullptr, 16));
+      continue;
+    }
+    in >> c;
+    out.push_back({uint32_t(std::stoul(a)), std::stoull(b, nullptr, 16), std::stoull(c, nullptr, 16)});
+  }
+  return out;
+}
+
+std::vector<MemoryRange> ranges_of(const std::vector<EfiDescriptor>& efi, bool boot_services_exited) {
+  std::vector<MemoryRange> out;
+  for (const auto& d : efi) {
+    out.push_back({d.phys, d.pages * smpboot::kEfiPageBytes,
+                   smpboot::memory_type_from_efi(d.type, boot_services_exited)});
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE("real memory maps: OVMF's EFI memory map (q35 256 MiB and 6 GiB, pc 256 MiB)") {
+  CHECK(smpboot::memory_type_from_efi(7, false) == MemoryType::kUsable);     // conventional
+  CHECK(smpboot::memory_type_from_efi(4, true) == MemoryType::kUsable);      // boot services data
+  CHECK(smpboot::memory_type_from_efi(4, false) == MemoryType::kReserved);   // ... still in use
+  CHECK(smpboot::memory_type_from_efi(6, true) == MemoryType::kReserved);    // runtime services data
+  CHECK(smpboot::memory_type_from_efi(10, true) == MemoryType::kAcpiNvs);
+  CHECK(smpboot::memory_type_from_efi(0x7000'0000u, true) == MemoryType::kReserved);  // OEM
+  for (const char* name : {"ovmf-q35-256m", "ovmf-q35-6g", "ovmf-pc-256m"}) {
+    CAPTURE(name);
+    uint16_t ebda = 0xFFFF;
+    const auto efi = load_efi(name, ebda);
+    REQUIRE(efi.size() > 100);
+    CHECK(ebda == 0);
+    // After ExitBootServices (how GRUB hands over): what the example kernel chose at boot.
+    CHECK(choose(ranges_of(efi, true), {}, ebda) == 0x9E000);
+    // Before it, only EfiConventionalMemory counts: the page chosen must be one.
+    const uint64_t page = choose(ranges_of(efi, false), {}, ebda);
+    bool conventional = false;
+    for (const auto& d : efi) {
+      conventional |= d.type == 7 && d.phys <= page && page + 0x1000 <= d.phys + d.pages * 0x1000;
+    }
+    CHECK(conventional);
+  }
+}

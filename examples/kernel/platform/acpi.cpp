@@ -143,6 +143,40 @@ bool scan_s5(AcpiTable t) {
   return false;
 }
 
+// `platform.dump=1`: the firmware's data as this kernel received it, for the unit tests'
+// corpus (tests/data/acpi/, tests/data/memmap/; tools/capture/firmware_dump.py writes the
+// files): the RSDP, the root table and every table it lists but the DSDT and FACS, the raw EFI
+// memory descriptors or the converted map, and the BDA's EBDA segment.
+void dump_bytes(const char* what, uint64_t phys, const uint8_t* bytes, size_t n) {
+  kprintf("SMPBOOT DUMP %s 0x%lx ", what, phys);
+  for (size_t i = 0; i < n; ++i) kprintf("%02x", bytes[i]);
+  kprintf("\n");
+}
+
+void dump_firmware_data(const smpboot::Rsdp& rsdp, const uint8_t* rsdp_bytes) {
+  dump_bytes("rsdp", rsdp.phys, rsdp_bytes, rsdp.revision >= 2 ? rsdp.length : 20);
+  dump_bytes("table", g_root.table().phys, g_root.table().bytes, g_root.table().length);
+  for (uint32_t i = 0; i < g_root.count(); ++i) {
+    auto t = smpboot::load_acpi_table(map_phys, g_root.entry_phys(i));
+    if (t) dump_bytes("table", t->phys, t->bytes, t->length);
+  }
+  kprintf("SMPBOOT DUMP ebda_segment 0x%x\n", unsigned(ebda_segment()));
+  if (const uint8_t* tag = detail::efi_mmap_tag()) {
+    const uint32_t size = detail::load32(tag + 4), desc_size = detail::load32(tag + 8);
+    for (uint32_t at = 16; desc_size >= 40 && at + 40 <= size; at += desc_size) {
+      const uint8_t* d = tag + at;  // Type, PhysicalStart, VirtualStart, NumberOfPages, Attribute
+      kprintf("SMPBOOT DUMP efi_mmap %u 0x%lx 0x%lx 0x%lx\n", detail::load32(d),
+              detail::load64(d + 8), detail::load64(d + 24), detail::load64(d + 32));
+    }
+  } else {
+    size_t count = 0;
+    const smpboot::MemoryRange* map = memory_map(count);
+    for (size_t i = 0; i < count; ++i) {
+      kprintf("SMPBOOT DUMP mmap 0x%lx 0x%lx %u\n", map[i].base, map[i].length, unsigned(map[i].type));
+    }
+  }
+}
+
 }  // namespace
 
 bool acpi_init() {
@@ -165,6 +199,14 @@ bool acpi_init() {
   g_info.using_xsdt = g_root.is_xsdt();
   collect();
   g_state = 1;  // acpi_find works from here on
+  char dump[2] = {};
+  if (cmdline_get("platform.dump", dump, sizeof dump) && dump[0] == '1') {
+    const uint8_t* copy = nullptr;
+    size_t size = 0;
+    const char* source = nullptr;
+    const uint8_t* rsdp_bytes = detail::boot_rsdp(copy, size, source) ? copy : map_phys(rsdp->phys, 36);
+    if (rsdp_bytes != nullptr) dump_firmware_data(*rsdp, rsdp_bytes);
+  }
 
   const AcpiTable fadt = acpi_find("FACP");
   if (fadt.data) {

@@ -52,6 +52,7 @@ constinit MemoryRange g_map[kMaxRanges] = {};
 constinit size_t g_map_count = 0;
 constinit size_t g_map_dropped = 0;
 constinit const char* g_map_source = "none";
+constinit const uint8_t* g_efi_mmap_tag = nullptr;  // the raw Multiboot 2 tag 17, if used
 constinit uint8_t g_rsdp[kRsdpCopyBytes] = {};
 constinit size_t g_rsdp_size = 0;
 constinit const char* g_rsdp_source = nullptr;
@@ -73,26 +74,6 @@ void add_range(uint64_t base, uint64_t length, MemoryType type) {
 
 void add_own(uint64_t base, uint64_t length) {
   if (g_own_count < kMaxOwnRanges && length != 0) g_own[g_own_count++] = {base, length};
-}
-
-// EFI_MEMORY_TYPE -> what choosing a page needs. After ExitBootServices, the boot services'
-// and the loader's memory is free for the OS (UEFI 2.10, 7.4 "EFI_BOOT_SERVICES.
-// ExitBootServices()"; the table in 7.2 "Memory Type Usage after ExitBootServices()"); the
-// loader's includes this kernel and GRUB's Multiboot information, which the kernel lists as
-// its own ranges. Before it (GRUB given the EFI boot services tag, tag 18 present) only
-// EfiConventionalMemory is free. Runtime services, MMIO, PAL code, persistent and unaccepted
-// memory are never RAM to borrow.
-MemoryType memory_type_from_efi(uint32_t type, bool boot_services_exited) {
-  switch (type) {
-    case 7: return MemoryType::kUsable;                      // EfiConventionalMemory
-    case 1: case 2:                                           // EfiLoaderCode, EfiLoaderData
-    case 3: case 4:                                           // EfiBootServicesCode, ...Data
-      return boot_services_exited ? MemoryType::kUsable : MemoryType::kReserved;
-    case 8: return MemoryType::kBad;                          // EfiUnusableMemory
-    case 9: return MemoryType::kAcpiReclaimable;              // EfiACPIReclaimMemory
-    case 10: return MemoryType::kAcpiNvs;                     // EfiACPIMemoryNVS
-    default: return MemoryType::kReserved;
-  }
 }
 
 void read_multiboot1(uint64_t info) {
@@ -149,10 +130,11 @@ void read_multiboot2(uint64_t info) {
   if (efi_mmap != nullptr && load32(efi_mmap + 4) >= 16) {
     const uint32_t size = load32(efi_mmap + 4), desc_size = load32(efi_mmap + 8);
     g_map_source = boot_services_exited ? "mb2-efi-mmap" : "mb2-efi-mmap-boot-services";
+    g_efi_mmap_tag = efi_mmap;
     for (uint32_t at = 16; desc_size >= 40 && at + 40 <= size; at += desc_size) {
       const uint8_t* d = efi_mmap + at;
-      add_range(load64(d + 8), load64(d + 24) * 4096,
-                memory_type_from_efi(load32(d), boot_services_exited));
+      add_range(load64(d + 8), load64(d + 24) * smpboot::kEfiPageBytes,
+                smpboot::memory_type_from_efi(load32(d), boot_services_exited));
     }
   } else if (mmap != nullptr && load32(mmap + 4) >= 16) {
     const uint32_t size = load32(mmap + 4), entry_size = load32(mmap + 8);
@@ -177,6 +159,8 @@ void read_multiboot2(uint64_t info) {
 }  // namespace
 
 namespace detail {
+
+const uint8_t* efi_mmap_tag() { return g_efi_mmap_tag; }
 
 const char* read_boot_info(uint32_t info_phys) {
   g_protocol = boot_protocol == 1 ? BootProtocol::kMultiboot1

@@ -46,6 +46,7 @@ inline const uint8_t* phys_bytes(uint64_t phys) {
 const char* read_boot_info(uint32_t info_phys);
 // The RSDP copy from a Multiboot 2 ACPI tag (new, else old), for acpi.cpp. False if none.
 bool boot_rsdp(const uint8_t*& bytes, size_t& size, const char*& source);
+const uint8_t* efi_mmap_tag();  // the Multiboot 2 EFI memory map tag the map came from, or null
 
 // The identity map covers physical [0, 4 GiB): anything else cannot be dereferenced.
 constexpr uint64_t kMappedLimit = 0x1'0000'0000;

@@ -38,6 +38,25 @@ constexpr MemoryType memory_type_from_e820(uint32_t type) noexcept {
   }
 }
 
+// UEFI memory descriptor types (UEFI 2.10, 7.2 "EFI_BOOT_SERVICES.GetMemoryMap()", and the table
+// in 7.2 "Memory Type Usage after ExitBootServices()"). After ExitBootServices the boot
+// services' and the loader's memory is free RAM too (the loader's includes the kernel and the
+// boot loader's information, which a kernel lists as its own ranges); before it only
+// EfiConventionalMemory is. Runtime services, MMIO, PAL code, persistent and unaccepted memory
+// are never RAM to borrow.
+constexpr MemoryType memory_type_from_efi(uint32_t type, bool boot_services_exited) noexcept {
+  switch (type) {
+    case 7: return MemoryType::kUsable;                   // EfiConventionalMemory
+    case 1: case 2: case 3: case 4:                        // EfiLoaderCode/Data, EfiBootServicesCode/Data
+      return boot_services_exited ? MemoryType::kUsable : MemoryType::kReserved;
+    case 8: return MemoryType::kBad;                       // EfiUnusableMemory
+    case 9: return MemoryType::kAcpiReclaimable;           // EfiACPIReclaimMemory
+    case 10: return MemoryType::kAcpiNvs;                  // EfiACPIMemoryNVS
+    default: return MemoryType::kReserved;
+  }
+}
+inline constexpr uint64_t kEfiPageBytes = 4096;  // EFI_MEMORY_DESCRIPTOR.NumberOfPages unit
+
 // One firmware memory-map entry. Entries may come in any order, overlap, or have length 0.
 struct MemoryRange {
   uint64_t base = 0;
