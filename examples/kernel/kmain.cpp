@@ -26,14 +26,15 @@ template <ApicMode M>
   run_torture<M>(report);
 }
 
-// The APIC mode the command line asks for, refined by what the CPU and the firmware left: a
-// CPU the firmware left in x2APIC mode cannot go back to xAPIC (SDM Vol. 3A 11.12.5).
+// The APIC mode the command line asks for. `auto` takes what the firmware left when that is
+// x2APIC: x2APIC -> xAPIC is not a legal transition (SDM Vol. 3A 11.12.5 "x2APIC State
+// Transitions": only through disabling the APIC, which would lose its state), and firmware only
+// leaves x2APIC on when it must (APIC IDs above 254). An explicit smp.apic=xapic on such a CPU
+// is refused by enable_apic_mode (x2apic_to_xapic_refused), never quietly turned into x2APIC.
 ApicMode wanted_apic_mode(NativeMsr& msr, NativeCpuid& cpuid) {
-  ApicMode wanted = g_config.apic == SmpConfig::Apic::kX2Apic  ? ApicMode::kX2Apic
-                    : g_config.apic == SmpConfig::Apic::kXApic ? ApicMode::kXApic
-                                                               : preferred_apic_mode(cpuid);
-  if (wanted == ApicMode::kXApic && read_apic_base(msr).x2apic()) wanted = ApicMode::kX2Apic;
-  return wanted;
+  if (g_config.apic == SmpConfig::Apic::kX2Apic) return ApicMode::kX2Apic;
+  if (g_config.apic == SmpConfig::Apic::kXApic) return ApicMode::kXApic;
+  return read_apic_base(msr).x2apic() ? ApicMode::kX2Apic : preferred_apic_mode(cpuid);
 }
 
 // The mode was refused: report the BSP alone, still in its firmware APIC mode.
@@ -80,6 +81,11 @@ extern "C" void kernel_main(uint32_t multiboot_info_phys) {
   // The xAPIC page is where IA32_APIC_BASE says (the MADT's address is only the firmware's
   // copy of it), and enabling a mode does not move it.
   g_lapic_base = read_apic_base(msr).base_phys();
+  if (g_config.inject_firmware_x2apic) {  // what firmware does on a machine that needs x2APIC
+    auto firmware = enable_apic_mode(msr, cpuid, ApicMode::kX2Apic);
+    platform::kprintf("SMPBOOT NOTE firmware_x2apic: the BSP %s x2APIC mode before the kernel\n",
+                      firmware ? "entered" : "could not enter");
+  }
   const ApicMode wanted = wanted_apic_mode(msr, cpuid);
   auto mode = enable_apic_mode(msr, cpuid, wanted);
   if (!mode) report_refused_mode(wanted, mode.error(), msr, cpuid);

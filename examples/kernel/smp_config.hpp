@@ -37,6 +37,9 @@ struct SmpConfig {
   bool inject_cpu0_stale_bootdata = false;
   bool inject_dead_ap = false;  // the last AP's record has no entry: it parks in the trampoline
   bool inject_controller_hang = false;  // a torture controller stops (cli; hlt) mid-run
+  // smp.inject=firmware_x2apic: before anything else the BSP switches to x2APIC mode, as
+  // firmware must on machines with APIC IDs above 254, to show the kernel taking over from it.
+  bool inject_firmware_x2apic = false;
   // smp.inject=ap_hang:protected|long: the AP with the highest index stops right after
   // reaching that boot stage (the trampoline parks it), to show how the report says so.
   smpboot::BootStage inject_ap_hang = smpboot::BootStage::kNone;
@@ -130,6 +133,7 @@ struct SmpConfig {
       if (v.equals("cpu0_stale_bootdata")) inject_cpu0_stale_bootdata = true;
       else if (v.equals("dead_ap")) inject_dead_ap = true;
       else if (v.equals("controller_hang")) inject_controller_hang = true;
+      else if (v.equals("firmware_x2apic")) inject_firmware_x2apic = true;
       else if (v.equals("ap_hang:protected")) inject_ap_hang = smpboot::BootStage::kProtected;
       else if (v.equals("ap_hang:long")) inject_ap_hang = smpboot::BootStage::kLong;
       else bad("smp.inject", v);
