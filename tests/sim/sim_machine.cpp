@@ -124,14 +124,18 @@ void NoTickWaiter::wait(const WaitDeadline& deadline) noexcept {
 }
 
 Machine::Machine(std::vector<CpuConfig> configs, Options options)
-    : table_(std::make_unique<Table>()), options_(options) {
+    : table_(std::make_unique<Table>()),
+      mailbox_(std::make_unique<AcpiWakeupMailbox>()),
+      options_(options) {
   for (uint32_t i = 0; i < configs.size(); ++i) {
     auto cpu = std::make_unique<SimCpu>();
     cpu->machine = this;
     cpu->slot = i;
     cpu->config = configs[i];
     cpu->firmware_bsp = i == 0;
-    cpu->run_state = i == 0 ? RunState::kParked : RunState::kWaitForSipi;
+    cpu->run_state = i == 0                        ? RunState::kParked
+                     : options_.firmware_mailbox ? RunState::kFirmware
+                                                 : RunState::kWaitForSipi;
     cpus_.push_back(std::move(cpu));
   }
   for (auto& cpu : cpus_) cpu->thread = std::thread([this, c = cpu.get()] { cpu_main(c); });
@@ -249,8 +253,9 @@ void Machine::post_work(uint32_t slot, std::function<void()> fn) {
 }
 
 // After a STARTUP: what asm/trampoline.asm does (its protected-mode and long-mode halves),
-// then the library's entry.
-void Machine::run_trampoline(SimCpu* cpu) {
+// then the library's entry. From the mailbox (mailbox64_entry) the CPU is already in long mode
+// and goes straight to the long-mode half: no protected stage.
+void Machine::run_trampoline(SimCpu* cpu, bool from_mailbox) {
   cpu->trampoline_entries.fetch_add(1);
   if (cpu->config.faults.entry_delay_us) {
     std::this_thread::sleep_for(std::chrono::microseconds(cpu->config.faults.entry_delay_us));
@@ -267,7 +272,7 @@ void Machine::run_trampoline(SimCpu* cpu) {
   }
   const BootStage hang_at = cpu->config.faults.hang_at;
   // Protected mode: the stage, only when both IDs agree (the record is surely ours).
-  if (id == register_id) {
+  if (id == register_id && !from_mailbox) {
     if (CpuRecord* r = table_->find_record(ApicId{id})) {
       r->reach(BootStage::kProtected);
       if (hang_at == BootStage::kProtected) return;  // cli; hlt
@@ -300,8 +305,53 @@ void Machine::run_record(SimCpu* cpu, CpuRecord* record) {
   cpu->running_record = nullptr;
 }
 
+// The firmware's loop of ACPI 6.4 5.2.12.19 on one held AP: read the command (acquire) with a
+// pause between reads; on a Wakeup naming this CPU's APIC ID, read the vector, clear the
+// command (release: the acknowledgement) and jump. Returns true when it jumped, false when
+// the machine stops. Runs without the CPU's lock: the mailbox is plain shared memory.
+bool Machine::firmware_mailbox_loop(SimCpu* cpu) {
+  AcpiWakeupMailbox* box = mailbox_.get();
+  const uint32_t own_id = cpu->config.register_id;
+  for (;;) {
+    if (stopping_.load()) return false;
+    if (__atomic_load_n(&box->command, __ATOMIC_ACQUIRE) == uint16_t(mailbox::Command::kWakeup) &&
+        __atomic_load_n(&box->apic_id, __ATOMIC_RELAXED) == own_id) {
+      bool ignores;
+      {
+        std::lock_guard<std::mutex> lock(cpu->mu);
+        ignores = cpu->config.faults.mailbox_ignores;
+      }
+      if (!ignores) {
+        const uint64_t vector = __atomic_load_n(&box->wakeup_vector, __ATOMIC_RELAXED);
+        __atomic_store_n(&box->command, uint16_t(mailbox::Command::kNoop), __ATOMIC_RELEASE);
+        cpu->mailbox_vector.store(vector);
+        cpu->mailbox_acks.fetch_add(1);
+        return true;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(options_.firmware_poll_us));
+  }
+}
+
 void Machine::cpu_main(SimCpu* cpu) {
   t_cpu = cpu;
+  if (!cpu->firmware_bsp && options_.firmware_mailbox) {
+    if (!firmware_mailbox_loop(cpu)) return;
+    bool lost;
+    {
+      std::lock_guard<std::mutex> lock(cpu->mu);
+      lost = cpu->config.faults.dead;
+      cpu->run_state = lost ? RunState::kParked : RunState::kRunning;
+    }
+    if (!lost) run_trampoline(cpu, true);
+    // Then as after any run: parked (below), where INIT and NMI act as usual.
+    std::lock_guard<std::mutex> lock(cpu->mu);
+    cpu->run_state = RunState::kParked;
+    if (cpu->init_pending) {
+      cpu->init_pending = false;
+      cpu->run_state = RunState::kWaitForSipi;
+    }
+  }
   std::unique_lock<std::mutex> lock(cpu->mu);
   for (;;) {
     cpu->cv.wait(lock, [&] {

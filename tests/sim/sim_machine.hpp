@@ -8,6 +8,10 @@
 // library's own smpboot::ap_main with its record. A CPU parked in `cli; hlt` takes only NMI
 // and INIT; an NMI with a pending wake in its own record enters the same ap_main.
 //
+// With Options::firmware_mailbox the APs start instead "held by firmware": each CPU's thread
+// polls the machine's ACPI multiprocessor wakeup mailbox (wake/mailbox.hpp) as the firmware's
+// loop does, acknowledges a Wakeup for its own APIC ID and enters the same long-mode path.
+//
 // Simplifications (documented in docs/simulator.md): INIT to a CPU that is running kernel
 // code takes effect when that CPU next halts; timing is real host time.
 #pragma once
@@ -37,7 +41,9 @@ inline constexpr uint32_t kCapacity = 1024;
 using Table = CpuTable<kCapacity>;
 
 struct CpuFaults {
-  bool dead = false;             // ignores every STARTUP
+  bool dead = false;             // ignores every STARTUP; under the mailbox, acknowledges the
+                                 // Wakeup and is lost before the wakeup vector's code runs
+  bool mailbox_ignores = false;  // its firmware never acknowledges a Wakeup for its ID
   uint32_t drop_sipis = 0;       // the first n STARTUPs are lost
   uint32_t entry_delay_us = 0;   // slow: time between STARTUP and reaching C++
   bool setup_fails = false;      // cpu_setup() says no
@@ -58,7 +64,8 @@ inline void set_cpuid_ids(CpuConfig& c, uint32_t cpuid_id, bool with_leaf_0b) {
   c.leaf0b = with_leaf_0b ? CpuidRegs{1, 1, 0x100, cpuid_id} : CpuidRegs{};
 }
 
-enum class RunState { kWaitForSipi, kRunning, kIdle, kParked, kOff };
+// kFirmware: held by the firmware's mailbox loop (Options::firmware_mailbox), not by the APIC.
+enum class RunState { kFirmware, kWaitForSipi, kRunning, kIdle, kParked, kOff };
 
 class Machine;
 
@@ -95,6 +102,8 @@ struct SimCpu {
   std::atomic<uint32_t> inits_received{0};
   std::atomic<uint32_t> nmis_received{0};
   std::atomic<uint32_t> trampoline_entries{0};
+  std::atomic<uint32_t> mailbox_acks{0};      // Wakeups its firmware acknowledged
+  std::atomic<uint64_t> mailbox_vector{0};    // the wakeup vector it last took
   std::atomic<uint32_t> parked_unknown{0};  // trampoline found no record for its ID
   std::atomic<uint32_t> parked_mismatch{0};  // CPUID named another record than the register
   std::atomic<uint32_t> installs{0};         // install_cpu_state calls (kernel code ran)
@@ -174,6 +183,9 @@ class Machine {
   struct Options {
     Mode apic = Mode::kXApic;
     TrampolineIdSource id_source = TrampolineIdSource::kApicRegister;
+    // The APs start held by firmware polling mailbox(), not in wait-for-SIPI.
+    bool firmware_mailbox = false;
+    uint32_t firmware_poll_us = 20;  // the firmware loop's pause between reads of the command
   };
 
   Machine(std::vector<CpuConfig> cpus, Options options);
@@ -185,6 +197,8 @@ class Machine {
   uint32_t size() const { return uint32_t(cpus_.size()); }
   const Options& options() const { return options_; }
   SimCpu* cpu_by_register_id(uint32_t id);
+  // The ACPI wakeup mailbox page the firmware's loops poll (Options::firmware_mailbox).
+  AcpiWakeupMailbox& mailbox() { return *mailbox_; }
 
   // Changes a CPU's faults while it runs (under its lock, as its thread reads them).
   void set_faults(uint32_t slot, const CpuFaults& faults) {
@@ -212,11 +226,13 @@ class Machine {
   std::atomic<uint64_t> ipis_sent{0};
 
  private:
-  void run_trampoline(SimCpu* cpu);
+  void run_trampoline(SimCpu* cpu, bool from_mailbox = false);
+  bool firmware_mailbox_loop(SimCpu* cpu);
   void run_record(SimCpu* cpu, CpuRecord* record);
 
   std::vector<std::unique_ptr<SimCpu>> cpus_;
   std::unique_ptr<Table> table_;
+  std::unique_ptr<AcpiWakeupMailbox> mailbox_;
   Options options_;
   std::atomic<bool> stopping_{false};
   std::vector<std::unique_ptr<uint8_t[]>> stacks_;

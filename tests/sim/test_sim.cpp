@@ -681,3 +681,128 @@ TEST_CASE("a wake IPI between a check and the sleep ends the sleep, with interru
   CHECK(lost.taken_by_handler == 1);
   CHECK(lost.sleeps_ended_by_timer == 1);
 }
+
+// ---- The ACPI multiprocessor wakeup mailbox (wake/mailbox.hpp) ------------------------------
+// The APs are held by firmware polling the machine's mailbox (Options::firmware_mailbox), one
+// host thread per CPU; the BSP brings them up through bring_up_aps_mailbox only.
+
+namespace {
+
+constexpr uint64_t kMailboxVector = 0x8000 + 0x2c0;  // a trampoline page's mailbox64_entry
+
+Machine::Options mailbox_machine() {
+  Machine::Options o;
+  o.apic = Machine::Mode::kX2Apic;
+  o.firmware_mailbox = true;
+  return o;
+}
+
+MailboxWakeOptions mailbox_options(uint64_t ack_timeout_us = 1'000'000,
+                                   uint64_t timeout_us = 2'000'000) {
+  MailboxWakeOptions o;
+  o.ack_timeout_us = ack_timeout_us;
+  o.timeout_us = timeout_us;
+  return o;
+}
+
+BringupReport bring_up_mailbox(Machine& m, const MailboxWakeOptions& options) {
+  BringupReport report;
+  const auto madt_bytes = make_madt(register_ids(m));
+  m.run_on_bsp([&] {
+    auto madt = Madt::parse(madt_bytes.data(), madt_bytes.size());
+    REQUIRE(madt.ok());
+    m.with_apic(t_cpu, [&](auto& apic) {
+      (void)add_cpus_from_madt(m.table(), *madt, apic.id(), kCapacity, nullptr);
+      m.prepare_records();
+      (void)mark_bsp_online(m.table()[0], SimClock{}.now_us(), true);
+      MailboxPointer mailbox(&m.mailbox());
+      SimClock clock;
+      SimWaiter waiter;
+      report = bring_up_aps_mailbox(m.table(), mailbox, apic, clock, waiter, kMailboxVector,
+                                    options);
+      return 0;
+    });
+  });
+  return report;
+}
+
+uint16_t mailbox_command(Machine& m) {
+  return __atomic_load_n(&m.mailbox().command, __ATOMIC_ACQUIRE);
+}
+
+}  // namespace
+
+TEST_CASE("mailbox: 8 CPUs held by firmware all come online, with no INIT or SIPI", "[sim][mailbox]") {
+  Machine m(make_cpus(8, IdPattern::kDense), mailbox_machine());
+  const BringupReport r = bring_up_mailbox(m, mailbox_options());
+  REQUIRE(r.error == Error::kNone);
+  CHECK(r.failed == 0);
+  CHECK(r.online == 8);
+  for (const auto& rec : m.table()) {
+    CHECK(rec.load_state() == CpuState::kOnline);
+    if (rec.index != 0) {
+      CHECK(rec.wake_count == 1);
+      CHECK(rec.load_stage() == BootStage::kOnline);
+    }
+  }
+  for (uint32_t i = 0; i < m.size(); ++i) {
+    CHECK(m.cpu(i).sipis_received.load() == 0);
+    CHECK(m.cpu(i).inits_received.load() == 0);
+    if (i == 0) continue;
+    CHECK(m.cpu(i).mailbox_acks.load() == 1);
+    CHECK(m.cpu(i).mailbox_vector.load() == kMailboxVector);
+    CHECK(m.cpu(i).trampoline_entries.load() == 1);
+    CHECK(m.cpu(i).installs.load() == 1);
+  }
+  CHECK(mailbox_command(m) == uint16_t(mailbox::Command::kNoop));
+}
+
+TEST_CASE("mailbox: a CPU whose firmware never acknowledges fails, the others come up, no hang", "[sim][mailbox][fault]") {
+  auto cpus = make_cpus(8, IdPattern::kDense);
+  cpus[3].faults.mailbox_ignores = true;
+  Machine m(cpus, mailbox_machine());
+  const auto start = std::chrono::steady_clock::now();
+  const BringupReport r = bring_up_mailbox(m, mailbox_options(100'000));
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+  CHECK(r.failed == 1);
+  CHECK(r.online == 7);
+  const CpuRecord* mute = m.table().find_record(ApicId{3});
+  REQUIRE(mute != nullptr);
+  CHECK(mute->load_state() == CpuState::kFailed);
+  CHECK(mute->error == Error::kMailboxNoAck);
+  CHECK(m.cpu(3).mailbox_acks.load() == 0);
+  CHECK(m.cpu(3).trampoline_entries.load() == 0);
+  for (uint32_t i = 1; i < m.size(); ++i) {
+    if (i == 3) continue;
+    CHECK(m.table().find_record(ApicId{i})->load_state() == CpuState::kOnline);
+    CHECK(m.cpu(i).mailbox_acks.load() == 1);  // the CPUs after it too: the request was withdrawn
+  }
+  for (uint32_t i = 0; i < m.size(); ++i) {
+    CHECK(m.cpu(i).sipis_received.load() == 0);
+    CHECK(m.cpu(i).inits_received.load() == 0);  // a CPU that never took the vector gets no INIT
+  }
+  CHECK(mailbox_command(m) == uint16_t(mailbox::Command::kNoop));
+}
+
+TEST_CASE("mailbox: a CPU that acknowledges but never reaches its entry fails with ap_never_alive", "[sim][mailbox][fault]") {
+  auto cpus = make_cpus(8, IdPattern::kDense);
+  cpus[5].faults.dead = true;  // takes the vector, then is lost
+  Machine m(cpus, mailbox_machine());
+  const BringupReport r = bring_up_mailbox(m, mailbox_options(1'000'000, 200'000));
+  CHECK(r.failed == 1);
+  CHECK(r.online == 7);
+  const CpuRecord* lost = m.table().find_record(ApicId{5});
+  REQUIRE(lost != nullptr);
+  CHECK(lost->load_state() == CpuState::kFailed);
+  CHECK(lost->error == Error::kApNeverAlive);
+  CHECK(lost->load_stage() == BootStage::kNone);
+  CHECK(m.cpu(5).mailbox_acks.load() == 1);
+  CHECK(m.cpu(5).trampoline_entries.load() == 0);
+  CHECK(m.cpu(5).installs.load() == 0);
+  // As on every path, the AP that took the wake and never came gets an INIT; no STARTUP.
+  CHECK(m.cpu(5).inits_received.load() == 1);
+  for (uint32_t i = 0; i < m.size(); ++i) {
+    CHECK(m.cpu(i).sipis_received.load() == 0);
+    if (i != 5) CHECK(m.cpu(i).inits_received.load() == 0);
+  }
+}
