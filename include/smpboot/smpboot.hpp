@@ -43,7 +43,7 @@
 
 #include "wake/delays.hpp"
 #include "wake/init_sipi.hpp"
-#include "wake/mailbox.hpp"
+#include "boot/mailbox.hpp"
 #include "wake/nmi.hpp"
 #include "wake/wake_record.hpp"
 

@@ -4,7 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <smpboot/boot/trampoline.hpp>
-#include <smpboot/wake/mailbox.hpp>
+#include <smpboot/boot/mailbox.hpp>
 #include <smpboot/testing/fakes.hpp>
 
 #include <algorithm>

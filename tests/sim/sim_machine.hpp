@@ -9,7 +9,7 @@
 // and INIT; an NMI with a pending wake in its own record enters the same ap_main.
 //
 // With Options::firmware_mailbox the APs start instead "held by firmware": each CPU's thread
-// polls the machine's ACPI multiprocessor wakeup mailbox (wake/mailbox.hpp) as the firmware's
+// polls the machine's ACPI multiprocessor wakeup mailbox (boot/mailbox.hpp) as the firmware's
 // loop does, acknowledges a Wakeup for its own APIC ID and enters the same long-mode path.
 //
 // Simplifications (documented in docs/simulator.md): INIT to a CPU that is running kernel

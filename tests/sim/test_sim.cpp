@@ -682,7 +682,7 @@ TEST_CASE("a wake IPI between a check and the sleep ends the sleep, with interru
   CHECK(lost.sleeps_ended_by_timer == 1);
 }
 
-// ---- The ACPI multiprocessor wakeup mailbox (wake/mailbox.hpp) ------------------------------
+// ---- The ACPI multiprocessor wakeup mailbox (boot/mailbox.hpp) ------------------------------
 // The APs are held by firmware polling the machine's mailbox (Options::firmware_mailbox), one
 // host thread per CPU; the BSP brings them up through bring_up_aps_mailbox only.
 

@@ -1,4 +1,4 @@
-// The ACPI multiprocessor wakeup mailbox wake (wake/mailbox.hpp, ACPI 6.4+ 5.2.12.19) against a
+// The ACPI multiprocessor wakeup mailbox wake (boot/mailbox.hpp, ACPI 6.4+ 5.2.12.19) against a
 // recording fake firmware: the order of the OS's writes (ID and vector before the command),
 // the acknowledgement, the withdrawn request of a mailbox that never acknowledges (a typed
 // error, the CPU failed, the next CPU still woken), a busy mailbox, and the wakeup vector of
@@ -9,7 +9,7 @@
 #include <smpboot/boot/bringup.hpp>
 #include <smpboot/percpu/cpu_table.hpp>
 #include <smpboot/testing/fakes.hpp>
-#include <smpboot/wake/mailbox.hpp>
+#include <smpboot/boot/mailbox.hpp>
 
 #include <cstring>
 #include <memory>

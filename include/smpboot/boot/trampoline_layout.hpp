@@ -19,7 +19,7 @@ inline constexpr uint32_t kTrampolineMagic = 0x54504D53;  // "SMPT"
 //    0xFFFFFFFF), so a zero-filled table is valid.
 // 5: CpuRecord gains fs_base (after gs_base) and controller_apic_id; idt_limit moves beside
 //    gdt_limit, so state, error and stage move.
-// 6: a 64-bit entry for the ACPI wakeup mailbox (wake/mailbox.hpp): mailbox64_offset at the
+// 6: a 64-bit entry for the ACPI wakeup mailbox (boot/mailbox.hpp): mailbox64_offset at the
 //    end, and gdt_base_high (always 0) after gdt_offset, so bytes 70-79 are also a 64-bit
 //    GDTR image; slots_phys, records_phys, stop_index and stop_stage move by 4.
 inline constexpr uint32_t kBootLayoutVersion = 6;

@@ -73,7 +73,7 @@ enum class Error : uint8_t {
   kAcpiTableNotFound,         // no root-table entry carries the signature (or that instance)
   // The SIPI page (boot/sipi_page.hpp)
   kNoSipiPage,                // no free usable 4 KiB page below 1 MiB in the memory map
-  // The ACPI multiprocessor wakeup mailbox (wake/mailbox.hpp)
+  // The ACPI multiprocessor wakeup mailbox (boot/mailbox.hpp)
   kMailboxNoAck,              // the firmware never cleared the command: no AP took the wake
   kMailboxBusy,               // the command was not Noop before the wake: a request is open
   kMailboxBadAddress,         // the MADT's mailbox address is 0 or not 4 KiB aligned

@@ -41,7 +41,7 @@ struct MadtCpuEntry {
 class Madt;
 
 // The Multiprocessor Wakeup Structure (type 0x10, ACPI 6.4+ 5.2.12.19): where the firmware's
-// wakeup mailbox is (wake/mailbox.hpp), which mailbox version it speaks, and for version 1 the
+// wakeup mailbox is (boot/mailbox.hpp), which mailbox version it speaks, and for version 1 the
 // reset vector (0 when the subtable is the 16-byte version-0 layout). Checked by the walker:
 // at least 16 bytes, and 24 before reset_vector is read.
 struct MadtMultiprocessorWakeup {

@@ -70,7 +70,7 @@ struct LocalApicAddressOverrideEntry {
 
 // "Multiprocessor Wakeup Structure" (5.2.12.19, ACPI 6.4+): type 0x10; bytes 4-7 reserved.
 // The mailbox is a 4 KiB-aligned page of firmware-reserved memory (its layout is in
-// wake/mailbox.hpp); version 1 adds, at byte 16, the physical address of the reset vector an
+// boot/mailbox.hpp); version 1 adds, at byte 16, the physical address of the reset vector an
 // OS jumps to when it hands a CPU back to the firmware. The walker checks the 16 bytes every
 // version has; reset_vector is only read by a caller that checked the length.
 struct MultiprocessorWakeupEntry {

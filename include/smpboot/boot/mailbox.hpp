@@ -11,16 +11,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../boot/bringup.hpp"
-#include "../boot/trampoline_layout.hpp"
-#include "../boot/wait.hpp"
+#include "bringup.hpp"
+#include "trampoline_layout.hpp"
+#include "wait.hpp"
 #include "../concepts/clock.hpp"
 #include "../concepts/local_apic.hpp"
 #include "../concepts/waiter.hpp"
 #include "../core/result.hpp"
 #include "../core/types.hpp"
 #include "../percpu/cpu_table.hpp"
-#include "wake_record.hpp"
+#include "../wake/wake_record.hpp"
 
 namespace smpboot {
 
