@@ -806,3 +806,29 @@ TEST_CASE("mailbox: a CPU that acknowledges but never reaches its entry fails wi
     if (i != 5) CHECK(m.cpu(i).inits_received.load() == 0);
   }
 }
+
+// Issue 12 §4: firmware that hands over in x2APIC mode (the simulated IA32_APIC_BASE of an
+// x2APIC machine reads with EXTD set from the start, as firmware leaves it above APIC ID 254).
+// The kernel cannot go back to xAPIC (SDM 11.12.5): enable_apic_mode refuses and writes
+// nothing; staying in x2APIC, the trampoline setup copies the mode and every AP comes up.
+TEST_CASE("firmware left x2APIC on: xAPIC is refused, x2APIC brings every CPU up", "[sim]") {
+  Machine::Options o;
+  o.apic = Machine::Mode::kX2Apic;
+  Machine m(make_cpus(6, IdPattern::kDense), o);
+  testing::FakeCpuid cpuid;
+  cpuid.set(0, 0, CpuidRegs{.eax = 1, .ebx = 0, .ecx = 0, .edx = 0});        // max basic leaf 1
+  cpuid.set(1, 0, CpuidRegs{.eax = 0, .ebx = 0, .ecx = 1u << 21, .edx = 0});  // x2APIC supported
+  m.run_on_bsp([&] {
+    SimMsr msr(t_cpu);
+    CHECK(read_apic_base(msr).x2apic());
+    CHECK(enable_apic_mode(msr, cpuid, ApicMode::kXApic).error() == Error::kX2ApicToXApicRefused);
+    auto mode = enable_apic_mode(msr, cpuid, ApicMode::kX2Apic);  // (CHECK: not on Catch's thread)
+    CHECK((mode.ok() && *mode == ApicMode::kX2Apic));
+    CHECK(trampoline_setup_like_bsp(msr, 0x1000).x2apic);
+  });
+  const auto b = bring_up(m, options_for(BringupMode::kParallel));
+  require_all_online(m, b.report);
+  for (uint32_t i = 1; i < m.size(); ++i) {
+    CHECK(m.cpu(i).inits_received.load() >= 1);  // INIT first, always (firmware-parked APs)
+  }
+}
