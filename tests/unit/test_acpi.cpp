@@ -6,6 +6,8 @@
 // area scan to the MADT.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include <smpboot/discovery/acpi.hpp>
 #include <smpboot/discovery/madt.hpp>
 
@@ -108,7 +110,9 @@ constexpr uint64_t kRsdpAt = 0xF5000;
 void put_bios_area(FakePhys& mem, const std::vector<uint8_t>& rsdp, uint64_t at = kRsdpAt,
                    uint16_t ebda_segment = 0) {
   std::vector<uint8_t> area(0x20000, 0);
-  std::copy(rsdp.begin(), rsdp.end(), area.begin() + (at - 0xE0000));
+  // An RSDP placed near 1 MiB keeps only the bytes below it (the area ends there).
+  const size_t room = area.size() - size_t(at - 0xE0000);
+  std::copy_n(rsdp.begin(), std::min(rsdp.size(), room), area.begin() + (at - 0xE0000));
   mem.put(0xE0000, std::move(area));
   mem.put(0x40E, {uint8_t(ebda_segment), uint8_t(ebda_segment >> 8)});
 }
