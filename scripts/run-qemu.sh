@@ -78,14 +78,42 @@ esac
 
 # COM1 goes to QEMU's stdout, which tee copies to the terminal and the log as it arrives, so
 # a long or hung run shows progress. stdin is /dev/null: no monitor, no terminal raw mode.
+#
+# Under OVMF, a loaded host has once (1 of 10 OVMF boots in one full suite run) made OVMF list
+# no boot option for the CD and start its setup UI ("UiApp") instead: the kernel never ran.
+# That is the emulated firmware failing before any of our code, so such a run is stopped as
+# soon as OVMF says so and started again (at most 3 attempts); every other outcome counts.
+run_qemu_once() {
+  timeout --kill-after=10 "$timeout_s" \
+    qemu-system-x86_64 -machine "$machine" -accel tcg -cpu "$cpu" -smp "$smp" -m "$mem" \
+      -nodefaults -display none -no-reboot -monitor none -serial stdio \
+      -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+      -name "smpboot-run-$$-$1" \
+      "${load[@]}" \
+      "${extra[@]}" </dev/null | tee "$serial"
+  echo "${PIPESTATUS[0]}" >"$tmp/status"
+}
 set +e
-timeout --kill-after=10 "$timeout_s" \
-  qemu-system-x86_64 -machine "$machine" -accel tcg -cpu "$cpu" -smp "$smp" -m "$mem" \
-    -nodefaults -display none -no-reboot -monitor none -serial stdio \
-    -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
-    "${load[@]}" \
-    "${extra[@]}" </dev/null | tee "$serial"
-status=${PIPESTATUS[0]}
+for attempt in 1 2 3; do
+  : >"$serial"
+  rm -f "$tmp/no_boot_option"
+  run_qemu_once "$attempt" &
+  runner=$!
+  if [ "$boot" = uefi ]; then
+    while kill -0 "$runner" 2>/dev/null; do
+      if grep -q 'starting Boot0000 "UiApp"' "$serial" 2>/dev/null; then
+        touch "$tmp/no_boot_option"
+        pkill -f "smpboot-run-$$-$attempt" 2>/dev/null
+        break
+      fi
+      sleep 1
+    done
+  fi
+  wait "$runner"
+  status=$(cat "$tmp/status" 2>/dev/null || echo 1)
+  [ -f "$tmp/no_boot_option" ] || break
+  echo "run-qemu: OVMF found no boot option for the GRUB CD (attempt $attempt); starting again" >&2
+done
 set -e
 [ -n "$log" ] && cp "$serial" "$log"
 
