@@ -72,6 +72,28 @@ inline Status mark_bsp_online(CpuRecord& bsp, uint64_t now_us, bool firmware_bsp
   return bsp.transition(CpuState::kAlive, CpuState::kOnline);
 }
 
+// The CPUs a bringup wakes, whatever the wake method: offline or failed (a retry), never the
+// firmware BSP (no INIT to it; it is woken by NMI only, after going offline).
+inline bool bringup_may_wake(const CpuRecord& r) noexcept {
+  const CpuState s = r.load_state();
+  return !r.is_firmware_bsp() && (s == CpuState::kOffline || s == CpuState::kFailed);
+}
+
+// The end of every bringup: online and failed CPUs counted, end_us = the last AP online.
+template <uint32_t N>
+void count_bringup_outcome(const CpuTable<N>& table, BringupReport& report) noexcept {
+  report.end_us = report.start_us;
+  for (const auto& r : table) {
+    const CpuState s = r.load_state();
+    if (s == CpuState::kOnline) {
+      ++report.online;
+      if (!r.is_firmware_bsp() && r.online_us > report.end_us) report.end_us = r.online_us;
+    } else if (s == CpuState::kFailed) {
+      ++report.failed;
+    }
+  }
+}
+
 // Steps 4 and 5. Record 0 must be the BSP, already online. Only offline or failed records
 // are woken, so calling this again retries the failed ones, in serial or parallel mode; a
 // broadcast while any AP runs is refused (kBroadcastWhileRunning) and sends nothing.
@@ -80,10 +102,7 @@ BringupReport bring_up_aps(CpuTable<N>& table, Apic& apic, Clk& clock, W& waiter
                            StartPage page, const BringupOptions& options) noexcept {
   BringupReport report;
   report.intended = table.size();
-  auto wakeable = [](const CpuRecord& r) {
-    const CpuState s = r.load_state();
-    return !r.is_firmware_bsp() && (s == CpuState::kOffline || s == CpuState::kFailed);
-  };
+  auto wakeable = [](const CpuRecord& r) { return bringup_may_wake(r); };
   if (options.mode == BringupMode::kBroadcast && !options.broadcast_safe) {
     report.error = Error::kBroadcastUnsafe;
   } else if (options.mode == BringupMode::kBroadcast && !no_ap_running(table)) {
@@ -108,16 +127,7 @@ BringupReport bring_up_aps(CpuTable<N>& table, Apic& apic, Clk& clock, W& waiter
         break;
     }
   }
-  report.end_us = report.start_us;
-  for (auto& r : table) {
-    const CpuState s = r.load_state();
-    if (s == CpuState::kOnline) {
-      ++report.online;
-      if (!r.is_firmware_bsp() && r.online_us > report.end_us) report.end_us = r.online_us;
-    } else if (s == CpuState::kFailed) {
-      ++report.failed;
-    }
-  }
+  count_bringup_outcome(table, report);
   return report;
 }
 

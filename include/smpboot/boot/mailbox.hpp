@@ -177,21 +177,11 @@ BringupReport bring_up_aps_mailbox(CpuTable<N>& table, M& mailbox, Apic& apic, C
   const ApicId controller = apic.id();
   report.start_us = clock.now_us();
   for (auto& r : table) {
-    const CpuState s = r.load_state();
-    if (r.is_firmware_bsp() || (s != CpuState::kOffline && s != CpuState::kFailed)) continue;
+    if (!bringup_may_wake(r)) continue;
     (void)wake_cpu_mailbox(mailbox, clock, r, wakeup_vector, controller, options);
   }
   wait_for_wakes(table, apic, clock, waiter, options.delays, options.timeout_us);
-  report.end_us = report.start_us;
-  for (auto& r : table) {
-    const CpuState s = r.load_state();
-    if (s == CpuState::kOnline) {
-      ++report.online;
-      if (!r.is_firmware_bsp() && r.online_us > report.end_us) report.end_us = r.online_us;
-    } else if (s == CpuState::kFailed) {
-      ++report.failed;
-    }
-  }
+  count_bringup_outcome(table, report);
   return report;
 }
 
