@@ -73,25 +73,10 @@ else
   trap 'rm -rf "$work"' EXIT
 fi
 
-# GRUB's command parser treats $ ; quotes and braces specially: pass every word single-quoted.
-grub_args=""
-for word in $append; do
-  if [[ "$word" == *"'"* ]]; then
-    echo "run-bochs: a single quote cannot be passed through grub.cfg" >&2
-    exit 2
-  fi
-  grub_args+=" '$word'"
-done
-mkdir -p "$work/iso/boot/grub"
-cp "$kernel" "$work/iso/boot/kernel"
-cat >"$work/iso/boot/grub/grub.cfg" <<EOF
-set timeout=0
-multiboot /boot/kernel$grub_args
-boot
-EOF
-if ! grub-mkrescue -o "$work/boot.iso" "$work/iso" >"$work/grub-mkrescue.out" 2>&1; then
-  cat "$work/grub-mkrescue.out" >&2
-  echo "run-bochs: grub-mkrescue failed" >&2
+# The same GRUB rescue ISO run-qemu.sh --grub-bios/--uefi uses (Multiboot 1 here).
+if ! "$(dirname "$0")/make-grub-iso.sh" "$kernel" "$work/boot.iso" --command multiboot \
+     --append "$append"; then
+  echo "run-bochs: could not build the GRUB ISO" >&2
   exit 126
 fi
 
